@@ -1,0 +1,13 @@
+"""eqcell: recurrent cells from a paper's equations.
+
+    import eqcell
+    code = eqcell.generate("slstm")            # module text (keras target)
+    SLSTMCell = eqcell.load("slstm")           # the class, compiled in memory
+    ir = eqcell.analyze("slstm")               # the CellIR, for tools
+"""
+__version__ = "0.1.0"
+
+from .api import analyze, generate, load  # noqa: E402
+from .errors import Span, SpecError  # noqa: E402
+
+__all__ = ["analyze", "generate", "load", "Span", "SpecError", "__version__"]

@@ -1,0 +1,152 @@
+"""The CellIR: plain frozen data that the templates read, and nothing else.
+
+`analyze` decides every name, order, shape and slice; `render` only prints it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from .errors import Span
+
+
+@dataclass(frozen=True, slots=True)
+class Dim:
+    """A size as a sum of `coef * size_name` terms: ((2, "units"),) is 2 * units."""
+
+    terms: tuple[tuple[int, str], ...]
+
+    def text(self) -> str:
+        if not self.terms:
+            return "0"
+        return " + ".join(name if coef == 1 else f"{coef} * {name}" for coef, name in self.terms)
+
+    def code(self, scope: dict[str, str]) -> str:
+        if not self.terms:
+            return "0"
+        return " + ".join(scope[name] if coef == 1 else f"{coef} * {scope[name]}" for coef, name in self.terms)
+
+    def plus(self, other: "Dim") -> "Dim":
+        counts: dict[str, int] = {}
+        for coef, name in self.terms + other.terms:
+            counts[name] = counts.get(name, 0) + coef
+        return Dim(tuple((c, n) for n, c in counts.items() if c))
+
+    def size(self, sizes: dict[str, int]) -> int:
+        return sum(coef * sizes[name] for coef, name in self.terms)
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    name: str          # "c"
+    prev: str          # "c_tm1", the local name of the value at t-1
+    size: str          # "units" or a named size
+    initial: str       # "zeros", "ones", "learned" or a number as text
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One parameter as the paper writes it, and where it lives in the Keras weights."""
+
+    name: str                    # "W_f"
+    role: str                    # "matrix", "bias", "vector", "gain"
+    shape: tuple[str, ...]       # paper orientation: ("units", "input_dim")
+    weight: str                  # the Keras weight holding it: "kernel"
+    row: int | None              # row of a stacked bias, else None
+    start: Dim                   # column slice [start, stop) in the weight's last axis
+    stop: Dim
+    initializer: str | None      # set in the spec, else None (the weight's default)
+
+
+@dataclass(frozen=True, slots=True)
+class InitSlice:
+    """A column range of a weight initialized on its own (a spec override, e.g. b_f: ones)."""
+
+    start: Dim
+    stop: Dim
+    initializer: str | None      # None: the weight's own initializer argument
+
+
+@dataclass(frozen=True, slots=True)
+class Weight:
+    """A Keras weight made in `build`: fused matrices, a bias, or a lone vector."""
+
+    name: str                    # "kernel"
+    kind: str                    # "kernel", "bias", "vector", "initial_state"
+    shape: tuple[Dim, ...]
+    members: tuple[str, ...]     # parameters inside, in column order
+    operand: str                 # what it multiplies, for docs: "x_t", "h_{t-1}"
+    default_initializer: str
+    slices: tuple[InitSlice, ...]  # empty: one initializer for the whole weight
+    optional: bool               # dropped when use_bias=False
+    rows: int                    # stacked bias rows (0: not stacked)
+
+
+@dataclass(frozen=True, slots=True)
+class Operand:
+    code_symbol: str             # the sympy symbol name of the operand: "x", "h_tm1", "r"
+    expr: sympy.Expr             # the operand expression (a symbol, or e.g. r*h_tm1)
+    weight: str                  # "kernel"
+    dropout: str                 # "input", "recurrent" or ""
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    """Fused products computed together, then split: z = x @ kernel + h @ recurrent_kernel + bias."""
+
+    target: str                  # "z"
+    operands: tuple[Operand, ...]
+    bias: str | None             # bias weight added, or None
+    bias_row: int | None
+    slots: tuple[str, ...]       # names of the split parts: ("z_f", "z_c")
+    widths: tuple[Dim, ...]
+    hoistable: bool              # depends on the input only
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    target: str                  # "c"
+    expr: sympy.Expr             # with fused slices as symbols: f*c_tm1 + (1 - f)*tanh(z_c)
+    equation: str                # the equation in canonical plain syntax, for the comment
+    hoistable: bool
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationArg:
+    arg: str                     # "recurrent_activation"
+    function: str                # "sigmoid": every sigmoid(...) calls self.recurrent_activation
+    default: str                 # "hard_sigmoid"
+
+
+@dataclass(frozen=True, slots=True)
+class LinearState:
+    """s_t = a_t * s_{t-1} + b_t with a_t, b_t depending on the input only."""
+
+    state: str
+    decay: sympy.Expr            # a_t
+    drive: sympy.Expr            # b_t
+
+
+@dataclass(frozen=True, slots=True)
+class CellIR:
+    name: str
+    layer: str
+    description: str
+    digest: str
+    input: str
+    output: str
+    output_size: str
+    states: tuple[State, ...]
+    params: tuple[Param, ...]
+    weights: tuple[Weight, ...]
+    steps: tuple[Product | Statement, ...]
+    activations: tuple[ActivationArg, ...]
+    sizes: tuple[str, ...]                 # named sizes: constructor arguments
+    equations: tuple[str, ...]             # canonical plain text, in the order written
+    uses_layer_norm: bool
+    square_input: bool                     # input_dim must equal units (a highway term)
+    scan: tuple[LinearState, ...] | None   # every state linear with input-only coefficients
+    scan_reason: str                       # why the cell gets (or does not get) the scan
+    has_bias: bool                         # a `use_bias` argument applies
+    recurrent_state: str | None            # the state whose t-1 value recurrent dropout masks

@@ -1,0 +1,61 @@
+"""The sympy node types the parser builds, and nothing else: printers refuse any other node.
+
+Element-wise functions are undefined sympy functions (so sympy never rewrites `sqrt(x)` into
+`x**(1/2)` or evaluates `tanh(0)`); `MatVec(W, v)` is a parameter matrix applied to a vector."""
+from __future__ import annotations
+
+import sympy
+from sympy import Add, Float, Integer, Mul, Pow, Rational, Symbol
+from sympy.core.function import AppliedUndef
+
+# name -> arity; `layer_norm` carries its own gain and bias symbols as extra arguments.
+FUNCTIONS: dict[str, int] = {
+    "sigmoid": 1, "tanh": 1, "relu": 1, "hard_sigmoid": 1, "softplus": 1, "softsign": 1,
+    "exp": 1, "log": 1, "abs": 1, "sqrt": 1, "silu": 1, "gelu": 1, "elu": 1, "identity": 1,
+    "layer_norm": 3,
+}
+ALIASES = {"σ": "sigmoid", "LN": "layer_norm", "ln": "layer_norm", "swish": "silu"}
+
+FUNCTION_CLASSES = {name: sympy.Function(name) for name in FUNCTIONS}
+
+
+class MatVec(sympy.Function):
+    """`MatVec(W, v)`: parameter matrix W times vector v (printed `v @ W` in row-vector code)."""
+
+    nargs = 2
+
+
+def call(name: str, *args: sympy.Expr) -> sympy.Expr:
+    return FUNCTION_CLASSES[name](*args, evaluate=False)
+
+
+def add(*terms: sympy.Expr) -> sympy.Expr:
+    return terms[0] if len(terms) == 1 else Add(*terms, evaluate=False)
+
+
+def mul(*factors: sympy.Expr) -> sympy.Expr:
+    return factors[0] if len(factors) == 1 else Mul(*factors, evaluate=False)
+
+
+def neg(expr: sympy.Expr) -> sympy.Expr:
+    return Mul(Integer(-1), expr, evaluate=False)
+
+
+def div(num: sympy.Expr, den: sympy.Expr) -> sympy.Expr:
+    return Mul(num, Pow(den, Integer(-1), evaluate=False), evaluate=False)
+
+
+def matmul(matrix: Symbol, vector: sympy.Expr) -> sympy.Expr:
+    return MatVec(matrix, vector, evaluate=False)
+
+
+def function_name(expr) -> str | None:
+    """The eqcell function an applied node stands for, or None."""
+    if isinstance(expr, AppliedUndef):
+        return type(expr).__name__
+    return None
+
+
+PARSER_NODES = (Symbol, Integer, Float, Rational, Add, Mul, Pow, MatVec, AppliedUndef,
+                sympy.core.numbers.NegativeOne, sympy.core.numbers.One, sympy.core.numbers.Zero,
+                sympy.core.numbers.Half)

@@ -1,0 +1,1 @@
+"""sympy printers: one per target for code, one for the spec's own plain syntax."""

@@ -1,0 +1,330 @@
+"""Stage 4, render: CellIR -> module text, through one Jinja template set per target.
+
+Every expression is printed here, into a small frozen context of strings and tuples;
+the templates only loop and print. The result must pass `ast.parse` before it is returned."""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+
+from . import __version__
+from .ir import CellIR, Dim, Product, Statement, Weight
+from .printing.keras import KerasPrinter
+from .printing.tf_keras import TfKerasPrinter
+
+TARGETS = ("keras", "tf-keras")
+
+
+class RenderError(Exception):
+    """The generated text did not compile: an eqcell bug, never the user's."""
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    name: str
+    default: str          # Python source of the default value
+    doc: str
+
+
+@dataclass(frozen=True, slots=True)
+class WeightCode:
+    attr: str             # "kernel"
+    shape: str            # "(input_dim, 2 * self.units)"
+    initializer: str      # "self.kernel_initializer" or a local function's name
+    init_function: tuple[str, ...]   # lines of a local initializer function, or ()
+    regularizer: str
+    constraint: str
+    optional: bool
+    trainable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    target: str
+    version: str
+    name: str
+    layer: str
+    digest: str
+    summary: str
+    doc_lines: tuple[str, ...]
+    args: tuple[Arg, ...]
+    activations: tuple[tuple[str, str], ...]        # (arg, default)
+    weight_args: tuple[str, ...]                    # "kernel", "recurrent", "bias", ...
+    sizes: tuple[str, ...]
+    has_bias: bool
+    state_size: str
+    output_size: str
+    square_input: bool
+    weights: tuple[WeightCode, ...]
+    unpack_states: str
+    input_dropout: bool
+    recurrent_dropout: str                          # the state's prev name, or ""
+    step_lines: tuple[str, ...]
+    returns: str
+    initial_states: tuple[str, ...]
+    symbol_layout: tuple[str, ...]
+    uses_layer_norm: bool
+    uses_input_dim_in_layout: bool
+
+
+@lru_cache(maxsize=None)
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True, autoescape=False)
+
+
+def templates_dir() -> Path:
+    """`templates/` beside the package in a checkout, or `eqcell/templates` in a wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "templates", here / "templates"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("eqcell's templates are missing from this installation")
+
+
+def render(ir: CellIR, target: str = "keras") -> str:
+    """Module text for `target`; compiled with `ast.parse` before it is returned."""
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    context = build_context(ir, target)
+    template = _environment().get_template(f"{target.replace('-', '_')}/module.py.j2")
+    text = template.render(c=context)
+    try:
+        ast.parse(text)
+    except SyntaxError as err:
+        raise RenderError(f"generated {target} code does not compile: {err}") from err
+    return text
+
+
+def weight_arg(weight: Weight) -> str:
+    """Constructor prefix of a weight: kernel -> kernel, recurrent_kernel -> recurrent, bias -> bias."""
+    if weight.name.endswith("_kernel") and weight.name != "kernel":
+        return weight.name[: -len("_kernel")]
+    return weight.name
+
+
+def build_context(ir: CellIR, target: str) -> Context:
+    tf = target == "tf-keras"
+    lib = "tf_keras" if tf else "keras"
+    scope = {"units": "self.units", "input_dim": "input_dim", **{s: f"self.{s}" for s in ir.sizes}}
+    names = _names(ir)
+    exposed = {a.function: f"self.{a.arg}" for a in ir.activations}
+    printer = (TfKerasPrinter if tf else KerasPrinter)(names, exposed)
+
+    args = [Arg("units", "", "Positive integer, dimensionality of the output space (`units` in the shapes below).")]
+    for a in ir.activations:
+        args.append(Arg(a.arg, f'"{a.default}"', f"Activation function replacing `{a.function}` in the equations "
+                                                  f"(default: `{a.default}`)."))
+    if ir.has_bias:
+        args.append(Arg("use_bias", "True", "Boolean, whether the fused `bias` weight is used."))
+    trainable = [w for w in ir.weights if w.kind != "initial_state" or True]
+    for kind in ("initializer", "regularizer", "constraint"):
+        for w in trainable:
+            default = f'"{w.default_initializer}"' if kind == "initializer" else "None"
+            args.append(Arg(f"{weight_arg(w)}_{kind}", default, f"{kind.capitalize()} for `{w.name}`."))
+    args += [Arg("dropout", "0.0", "Float in [0, 1): fraction of the inputs to drop (one mask per sequence)."),
+             Arg("recurrent_dropout", "0.0", "Float in [0, 1): fraction of the recurrent state to drop "
+                                              "in the recurrent products."),
+             Arg("seed", "None", "Random seed for dropout.")]
+    for s in ir.sizes:
+        args.append(Arg(s, "", f"Positive integer, the size named `{s}` in the shapes below."))
+
+    weights = tuple(_weight_code(w, scope, lib, tf) for w in ir.weights)
+    step_lines = _step_lines(ir, printer, names, tf)
+    state_sizes = [scope[s.size] for s in ir.states]
+    return Context(
+        target=target, version=__version__, name=ir.name, layer=ir.layer, digest=ir.digest,
+        summary=(ir.description.splitlines() or [f"The {ir.name} recurrent cell."])[0],
+        doc_lines=_doc_lines(ir),
+        args=tuple(args),
+        activations=tuple((a.arg, a.default) for a in ir.activations),
+        weight_args=tuple(weight_arg(w) for w in trainable),
+        sizes=ir.sizes, has_bias=ir.has_bias,
+        state_size="[" + ", ".join(state_sizes) + "]",
+        output_size=scope[ir.output_size],
+        square_input=ir.square_input, weights=weights,
+        unpack_states=_unpack(ir),
+        input_dropout=True,
+        recurrent_dropout=next((s.prev for s in ir.states if s.name == ir.recurrent_state
+                                and _has_recurrent_operand(ir)), ""),
+        step_lines=step_lines,
+        returns=f"{ir.output}, [{', '.join(s.name for s in ir.states)}]",
+        initial_states=tuple(_initial_state(s, scope, tf) for s in ir.states),
+        symbol_layout=_symbol_layout(ir, scope),
+        uses_layer_norm=ir.uses_layer_norm,
+        uses_input_dim_in_layout=any("input_dim" in d for p in ir.params for d in (p.start.text(), p.stop.text())),
+    )
+
+
+def _names(ir: CellIR) -> dict[str, str]:
+    names = {ir.input: "inputs"}
+    for step in ir.steps:
+        if isinstance(step, Statement):
+            names[step.target] = step.target
+        else:
+            names.update({s: s for s in step.slots})
+    for s in ir.states:
+        names[s.prev] = s.prev
+    for p in ir.params:
+        if p.weight == p.name:
+            names[p.name] = f"self.{p.name}"
+    return names
+
+
+def _has_recurrent_operand(ir: CellIR) -> bool:
+    return any(op.dropout == "recurrent" for step in ir.steps if isinstance(step, Product) for op in step.operands)
+
+
+def _unpack(ir: CellIR) -> str:
+    prevs = [s.prev for s in ir.states]
+    comment = ", ".join(f"{s.name}_{{t-1}}" for s in ir.states)
+    if len(prevs) == 1:
+        return f"{prevs[0]} = states[0] if isinstance(states, (list, tuple)) else states  # {comment}"
+    return f"{', '.join(prevs)} = states  # {comment}"
+
+
+def _step_lines(ir: CellIR, printer, names, tf: bool) -> tuple[str, ...]:
+    lines: list[str] = []
+    matmul = "tf.matmul" if tf else "ops.matmul"
+    for step in ir.steps:
+        if isinstance(step, Statement):
+            lines.append(f"# {step.equation}")
+            lines.append(f"{step.target} = {printer.doprint(step.expr)}")
+            continue
+        parts = []
+        for op in step.operands:
+            w = next(w for w in ir.weights if w.name == op.weight)
+            parts.append(f"{w.name} = [{' | '.join(w.members)}]")
+        if step.bias:
+            bias = next(w for w in ir.weights if w.name == step.bias)
+            members = [p.name for p in ir.params if p.weight == bias.name and p.row == step.bias_row]
+            row = "" if step.bias_row is None else f"[{step.bias_row}]"
+            parts.append(f"{bias.name}{row} = [{' | '.join(members)}]")
+        lines.append("")
+        lines.append("# " + ", ".join(parts))
+        target = step.target
+        for i, op in enumerate(step.operands):
+            operand = printer.doprint(op.expr)
+            if op.dropout == "recurrent":
+                operand = f"{operand}_dp"
+            product = f"{matmul}({operand}, self.{op.weight})"
+            lines.append(f"{target} = {product}" if i == 0 else f"{target} = {target} + {product}")
+        if step.bias:
+            row = "" if step.bias_row is None else f"[{step.bias_row}]"
+            lines.append("if self.use_bias:")
+            lines.append(f"    {target} = {target} + self.{step.bias}{row}")
+        if len(step.slots) > 1:
+            if len({w.text() for w in step.widths}) == 1:
+                how = str(len(step.slots))
+            else:
+                scope = {"units": "self.units", **{s: f"self.{s}" for s in ir.sizes}}
+                cuts, acc = [], Dim(())
+                for w in step.widths[:-1]:
+                    acc = acc.plus(w)
+                    cuts.append(acc.code(scope))
+                how = "[" + ", ".join(cuts) + "]"
+            split = f"tf.split({target}, {how}, axis=-1)" if tf else f"ops.split({target}, {how}, axis=-1)"
+            lines.append(f"{', '.join(step.slots)} = {split}")
+        lines.append("")
+    while lines and lines[0] == "":
+        lines.pop(0)
+    out = []
+    for line in lines:  # one blank line between blocks, none doubled
+        if line == "" and out and out[-1] == "":
+            continue
+        out.append(line)
+    while out and out[-1] == "":
+        out.pop()
+    return tuple(out)
+
+
+def _weight_code(w: Weight, scope, lib: str, tf: bool) -> WeightCode:
+    arg = weight_arg(w)
+    shape = "(" + ", ".join(d.code(scope) for d in w.shape) + ("," if len(w.shape) == 1 else "") + ")"
+    if w.kind == "initial_state":
+        shape = "(" + w.shape[0].code(scope) + ",)"
+    init = f"self.{arg}_initializer"
+    function: tuple[str, ...] = ()
+    if w.slices:
+        concat = "tf.concat" if tf else "ops.concatenate"
+        rows = w.shape[:-1]
+        lead = "".join(d.code(scope) + ", " for d in rows)
+        pieces = []
+        for s in w.slices:
+            width = Dim(tuple((c, n) for c, n in s.stop.terms)).plus(Dim(tuple((-c, n) for c, n in s.start.terms)))
+            make = f'{lib}.initializers.get("{s.initializer}")' if s.initializer else init
+            pieces.append(f"    {make}(({lead}{width.code(scope)},), *args, **kwargs),")
+        axis = ", axis=-1" if not tf else ", axis=-1"
+        function = (f"def {w.name}_initializer(_, *args, **kwargs):",
+                    f"    return {concat}([",
+                    *["    " + p for p in pieces],
+                    f"    ]{axis})")
+        init = f"{w.name}_initializer"
+    return WeightCode(w.name, shape, init, function, f"self.{arg}_regularizer",
+                      f"self.{arg}_constraint", w.optional, True)
+
+
+def _initial_state(state, scope, tf: bool) -> str:
+    size = scope[state.size]
+    if tf:
+        shape, dtype = f"[batch_size, {size}]", "dtype"
+        if state.initial == "zeros":
+            return f"tf.zeros({shape}, dtype={dtype})"
+        if state.initial == "ones":
+            return f"tf.ones({shape}, dtype={dtype})"
+        if state.initial == "learned":
+            return f"tf.broadcast_to(tf.cast(self.initial_{state.name}, {dtype}), {shape})"
+        return f"tf.fill({shape}, tf.cast({state.initial}, {dtype}))"
+    shape, dtype = f"(batch_size, {size})", "self.compute_dtype"
+    if state.initial == "zeros":
+        return f"ops.zeros({shape}, dtype={dtype})"
+    if state.initial == "ones":
+        return f"ops.ones({shape}, dtype={dtype})"
+    if state.initial == "learned":
+        return f"ops.broadcast_to(ops.cast(self.initial_{state.name}, {dtype}), {shape})"
+    return f"ops.full({shape}, {state.initial}, dtype={dtype})"
+
+
+def _symbol_layout(ir: CellIR, scope) -> tuple[str, ...]:
+    layout_scope = {**scope, "input_dim": "self._input_dim"}
+    lines = []
+    for p in ir.params:
+        row = "None" if p.row is None else str(p.row)
+        lines.append(f'"{p.name}": ("{p.weight}", {row}, {p.start.code(layout_scope)}, '
+                     f'{p.stop.code(layout_scope)}, {p.role == "matrix"}),')
+    return tuple(lines)
+
+
+def _doc_lines(ir: CellIR) -> tuple[str, ...]:
+    lines = list(ir.description.splitlines()[1:]) if ir.description else []
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    if lines:
+        lines.append("")
+    lines.append("Equations (one step, element-wise products as `*`):")
+    lines += [f"    {eq}" for eq in ir.equations]
+    lines.append("")
+    lines.append("States: " + ", ".join(f"{s.name} ({s.size}, initially {s.initial})" for s in ir.states)
+                 + f"; output: {ir.output} ({ir.output_size}).")
+    lines.append("")
+    lines.append("Weights (row-vector convention, `x @ kernel`; parameters in column order):")
+    for w in ir.weights:
+        shape = "(" + ", ".join(d.text() for d in w.shape) + ("," if len(w.shape) == 1 else "") + ")"
+        if w.kind == "initial_state":
+            lines.append(f"    {w.name} {shape}: learned initial value of {w.name[len('initial_'):]}")
+        elif w.rows:
+            per_row = len(w.members) // w.rows
+            rows = [" | ".join(w.members[i * per_row:(i + 1) * per_row]) for i in range(w.rows)]
+            lines.append(f"    {w.name} {shape} = " + "; ".join(f"[{r}]" for r in rows))
+        else:
+            lines.append(f"    {w.name} {shape} = [{' | '.join(w.members)}]")
+    if ir.square_input:
+        lines.append("")
+        lines.append("The input is combined element-wise with the state: input_dim must equal units.")
+    return tuple(lines)

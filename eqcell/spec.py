@@ -1,0 +1,360 @@
+"""Stage 1, load: spec text -> a frozen `Spec` whose every value knows where it came from.
+
+The YAML is composed with PyYAML's safe loader into nodes (never constructed into Python
+objects by a loader that could run code); tags, aliases and duplicate keys are refused here.
+"""
+from __future__ import annotations
+
+import hashlib
+import keyword
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import Span, SpecError, did_you_mean
+
+MAX_BYTES = 1 << 20
+FORMAT_VERSIONS = (1,)
+KEYS = ("eqcell", "name", "layer", "description", "input", "output", "states", "equations",
+        "activations", "initializers", "layout", "initial_state", "sizes")
+# Names the generated module itself uses: refused as spec names, never renamed.
+RESERVED = frozenset({
+    "self", "keras", "ops", "np", "tf", "tf_keras", "inputs", "states", "training", "mask",
+    "super", "cls", "backend", "activations", "initializers", "regularizers", "constraints",
+    "DropoutRNNCell", "config", "kwargs", "units", "input_dim", "batch_size", "dtype", "numpy",
+})
+
+
+def shipped_specs_dir() -> Path:
+    """`specs/` beside the package in a checkout, or `eqcell/specs` in an installed wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "specs", here / "specs"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("eqcell's shipped specs are missing from this installation")
+
+
+def shipped_names() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in shipped_specs_dir().glob("*.yaml")))
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A YAML value and where it was written."""
+
+    value: Any
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class EquationLine:
+    """One line of the `equations` block, with where its first character sits in the file."""
+
+    text: str
+    file: str
+    line: int
+    col: int
+    line_text: str  # the file's line, for the caret; "" when the text could not be placed exactly
+
+    def span(self, start: int, end: int | None = None) -> Span:
+        """The span of text[start:end] in the file."""
+        if not self.line_text:
+            return Span(self.file, self.line, self.col)
+        end = start + 1 if end is None or end <= start else end
+        return Span(self.file, self.line, self.col + start, self.col + end, self.line_text)
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    """A function exposed as a constructor argument: `arg` replaces every call of `symbol`."""
+
+    arg: Located
+    symbol: Located
+    default: Located
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    file: str
+    digest: str
+    version: int
+    name: Located
+    layer: Located | None
+    description: str
+    input: Located
+    output: Located | None
+    states: tuple[Located, ...] | None
+    equations: tuple[EquationLine, ...]
+    equations_span: Span
+    activations: tuple[Activation, ...]
+    initializers: tuple[tuple[Located, Located], ...]
+    layout: tuple[tuple[Located, tuple[Located, ...]], ...]
+    initial_state: tuple[tuple[Located, Located], ...]
+    sizes: tuple[tuple[Located, Located], ...]
+    text: str
+
+
+class _Loader(yaml.SafeLoader):
+    """Composes nodes only, refusing aliases, anchors and explicit tags on the way."""
+
+    def compose_node(self, parent, index):  # noqa: D102 - PyYAML hook
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise _Refused("YAML aliases are not allowed in a spec", event.start_mark,
+                           "write the value out in full")
+        if getattr(event, "anchor", None):
+            raise _Refused("YAML anchors are not allowed in a spec", event.start_mark,
+                           "write the value out in full")
+        tag = getattr(event, "tag", None)
+        if tag is not None and tag != "!":
+            raise _Refused(f"YAML tags are not allowed in a spec (got {tag!r})", event.start_mark,
+                           "remove the tag; a spec is plain data and is never executed")
+        return super().compose_node(parent, index)
+
+
+class _Refused(Exception):
+    def __init__(self, message, mark, hint=""):
+        super().__init__(message)
+        self.message, self.mark, self.hint = message, mark, hint
+
+
+def resolve_source(source: str | Path) -> tuple[str, str]:
+    """(display file name, text) for a path, a shipped spec name, or YAML text."""
+    if isinstance(source, Path):
+        return str(source), _read(source)
+    if "\n" not in source and ":" not in source.split("/")[-1]:
+        path = Path(source)
+        if path.is_file():
+            return source, _read(path)
+        shipped = shipped_specs_dir() / f"{source}.yaml"
+        if "/" not in source and "\\" not in source and shipped.is_file():
+            return f"specs/{source}.yaml", _read(shipped)
+        hint = did_you_mean(source, shipped_names()) or f"shipped specs: {', '.join(shipped_names())}"
+        raise SpecError(f"no such spec file or shipped spec: {source!r}", Span(source, 1, 1), hint)
+    return "<string>", _decode(source.encode("utf-8"), "<string>")
+
+
+def _read(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise SpecError(f"cannot read spec: {err.strerror}", Span(str(path), 1, 1)) from None
+    return _decode(data, str(path))
+
+
+def _decode(data: bytes, file: str) -> str:
+    if len(data) > MAX_BYTES:
+        raise SpecError(f"spec is {len(data)} bytes, over the 1 MiB limit", Span(file, 1, 1),
+                        "a spec holds a few equations; is this the right file?")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise SpecError(f"spec is not UTF-8 (byte 0x{data[err.start]:02x})", Span(file, line, col),
+                        "save the file as UTF-8") from None
+    text = text.replace("\r\n", "\n")
+    if not text.strip():
+        raise SpecError("spec is empty", Span(file, 1, 1), "a spec needs at least `name` and `equations`")
+    return text
+
+
+def load_spec(source: str | Path) -> Spec:
+    """Read and check a spec's YAML structure; equations stay text for the parser."""
+    file, text = resolve_source(source)
+    return _build(file, text)
+
+
+def _build(file: str, text: str) -> Spec:
+    lines = text.split("\n")
+
+    def span_of(mark, end_mark=None) -> Span:
+        line_text = lines[mark.line] if mark.line < len(lines) else ""
+        end = end_mark.column + 1 if end_mark is not None and end_mark.line == mark.line else None
+        return Span(file, mark.line + 1, mark.column + 1, end, line_text)
+
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except _Refused as err:
+        raise SpecError(err.message, span_of(err.mark), err.hint) from None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        message = f"YAML syntax error: {err.problem or err.context}"
+        raise SpecError(message, span_of(mark) if mark else Span(file, 1, 1),
+                        "check the indentation and quoting around this point") from None
+    if root is None:
+        raise SpecError("spec is empty", Span(file, 1, 1), "a spec needs at least `name` and `equations`")
+
+    def fail(message, node, hint=""):
+        raise SpecError(message, span_of(node.start_mark, node.end_mark), hint)
+
+    def mapping(node, what) -> list[tuple[Any, Any]]:
+        if not isinstance(node, yaml.MappingNode):
+            fail(f"{what} must be a mapping, got {_kind(node)}", node)
+        seen: dict[str, Any] = {}
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                fail(f"keys of {what} must be plain names", key)
+            if key.value in seen:
+                first = seen[key.value].start_mark.line + 1
+                fail(f"duplicate key {key.value!r} (first written on line {first})", key,
+                     "YAML would keep only the last one; write each key once")
+            seen[key.value] = key
+        return node.value
+
+    def scalar(node, what, types=(str,)):
+        if not isinstance(node, yaml.ScalarNode):
+            fail(f"{what} must be {_names(types)}, got {_kind(node)}", node)
+        value = yaml.constructor.SafeConstructor().construct_object(node)
+        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            fail(f"{what} must be {_names(types)}, got {_describe(value)}", node)
+        return Located(value, span_of(node.start_mark, node.end_mark))
+
+    def identifier(node, what) -> Located:
+        loc = scalar(node, what)
+        check_identifier(loc.value, loc.span, what)
+        return loc
+
+    top = mapping(root, "the top level of a spec")
+    fields: dict[str, tuple[Any, Any]] = {}
+    for key, value in top:
+        if key.value not in KEYS:
+            fail(f"unknown key {key.value!r}", key, did_you_mean(key.value, KEYS)
+                 or f"known keys: {', '.join(KEYS)}")
+        fields[key.value] = (key, value)
+
+    version = 1
+    if "eqcell" in fields:
+        loc = scalar(fields["eqcell"][1], "`eqcell` (the format version)", (int,))
+        if loc.value not in FORMAT_VERSIONS:
+            raise SpecError(f"unsupported spec format version {loc.value}", loc.span,
+                            f"this eqcell reads version {', '.join(map(str, FORMAT_VERSIONS))}")
+        version = loc.value
+    for required in ("name", "equations"):
+        if required not in fields:
+            raise SpecError(f"missing required key {required!r}", Span(file, 1, 1, None, lines[0]),
+                            "every spec needs `name` (the class name) and `equations`")
+
+    name = identifier(fields["name"][1], "`name`")
+    layer = identifier(fields["layer"][1], "`layer`") if "layer" in fields else None
+    description = scalar(fields["description"][1], "`description`").value if "description" in fields else ""
+    input_ = identifier(fields["input"][1], "`input`") if "input" in fields else Located("x", Span(file, 1, 1))
+    output = identifier(fields["output"][1], "`output`") if "output" in fields else None
+
+    states = None
+    if "states" in fields:
+        node = fields["states"][1]
+        if not isinstance(node, yaml.SequenceNode):
+            fail(f"`states` must be a list of names, got {_kind(node)}", node)
+        states = tuple(identifier(item, "a `states` entry") for item in node.value)
+
+    eq_node = fields["equations"][1]
+    eq_loc = scalar(eq_node, "`equations`")
+    equations = _equation_lines(eq_node, eq_loc.value, lines, file)
+
+    activations = []
+    if "activations" in fields:
+        for key, value in mapping(fields["activations"][1], "`activations`"):
+            arg = identifier(key, "an activation argument")
+            if isinstance(value, yaml.MappingNode):
+                entries = {k.value: (k, v) for k, v in mapping(value, f"`activations.{key.value}`")}
+                for k, (knode, _) in entries.items():
+                    if k not in ("symbol", "default"):
+                        fail(f"unknown key {k!r} in activation {key.value!r}", knode,
+                             did_you_mean(k, ("symbol", "default")) or "use `symbol` and `default`")
+                if "symbol" not in entries:
+                    fail(f"activation {key.value!r} needs a `symbol`", value)
+                symbol = scalar(entries["symbol"][1], "an activation symbol")
+                default = (scalar(entries["default"][1], "an activation default")
+                           if "default" in entries else symbol)
+            else:
+                symbol = scalar(value, f"activation {key.value!r}")
+                default = symbol
+            activations.append(Activation(arg, symbol, default))
+
+    def name_map(key, what_key, what_value, value_is_name=True):
+        if key not in fields:
+            return ()
+        out = []
+        for k, v in mapping(fields[key][1], f"`{key}`"):
+            kloc = scalar(k, what_key)
+            vloc = identifier(v, what_value) if value_is_name else scalar(v, what_value, (str, int, float))
+            out.append((kloc, vloc))
+        return tuple(out)
+
+    initializers = name_map("initializers", "an `initializers` key", "an initializer", value_is_name=False)
+    for _, value in initializers:
+        if not isinstance(value.value, str):
+            raise SpecError("an initializer must be a name such as 'zeros' or 'ones'", value.span)
+    initial_state = name_map("initial_state", "an `initial_state` key", "an initial state", value_is_name=False)
+    sizes = name_map("sizes", "a `sizes` key", "a size name")
+
+    layout = []
+    if "layout" in fields:
+        for k, v in mapping(fields["layout"][1], "`layout`"):
+            kloc = identifier(k, "a `layout` key")
+            if not isinstance(v, yaml.SequenceNode):
+                fail(f"`layout.{k.value}` must be a list of parameter names, got {_kind(v)}", v)
+            layout.append((kloc, tuple(scalar(item, "a `layout` entry") for item in v.value)))
+
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    return Spec(file, digest, version, name, layer, description, input_, output, states, equations,
+                span_of(eq_node.start_mark), tuple(activations), initializers, tuple(layout),
+                initial_state, sizes, text)
+
+
+def check_identifier(name: str, span: Span, what: str) -> None:
+    """Refuse names that cannot become Python identifiers in the generated module."""
+    if not name.isidentifier() or not name.isascii():
+        raise SpecError(f"{what} {name!r} is not a valid Python identifier", span,
+                        "use letters, digits and underscores, not starting with a digit")
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        raise SpecError(f"{what} {name!r} is a Python keyword", span, "choose another name")
+    if name.startswith("__") and name.endswith("__"):
+        raise SpecError(f"{what} {name!r} is a dunder name", span, "choose a name without double underscores")
+    if name in RESERVED:
+        raise SpecError(f"{what} {name!r} is a name the generated module uses itself", span,
+                        "choose another name; eqcell never renames silently")
+
+
+def _equation_lines(node, value: str, lines: list[str], file: str) -> tuple[EquationLine, ...]:
+    """Map each line of the equations value to its place in the file.
+
+    A literal block (`|`) keeps lines one to one; for other styles each line is placed
+    where the scalar starts when the text cannot be found verbatim."""
+    out = []
+    parts = value.split("\n")
+    if node.style == "|":
+        first = node.start_mark.line + 1
+        for i, part in enumerate(parts):
+            lineno = first + i
+            raw = lines[lineno] if lineno < len(lines) else ""
+            col = raw.find(part) if part else 0
+            if col < 0 or raw[col:] != part:
+                col = len(raw) - len(raw.lstrip())
+            out.append(EquationLine(part, file, lineno + 1, col + 1, raw))
+    else:
+        line = node.start_mark.line
+        raw = lines[line]
+        quote = 1 if node.style in ("'", '"') else 0
+        for i, part in enumerate(parts):
+            if i == 0 and raw[node.start_mark.column + quote:].startswith(part):
+                out.append(EquationLine(part, file, line + 1, node.start_mark.column + quote + 1, raw))
+            else:
+                out.append(EquationLine(part, file, line + 1, node.start_mark.column + 1, ""))
+    return tuple(out)
+
+
+def _kind(node) -> str:
+    return {yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list"}.get(type(node), "a scalar")
+
+
+def _describe(value) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+def _names(types) -> str:
+    words = {str: "text", int: "an integer", float: "a number"}
+    return " or ".join(words.get(t, t.__name__) for t in types)

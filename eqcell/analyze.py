@@ -468,45 +468,50 @@ class _Analysis:
         """Step-t variables a product must wait for."""
         return frozenset(s.name for s in f.operand.free_symbols if s.name in self.variables)
 
-    def slot_names(self, groups) -> dict[int, list[str]]:
-        taken = set(self.variables) | {f"{v}_tm1" for v in self.variables} | set(self.params) | {self.input}
-        taken |= RESERVED
+    def slot_names(self, groups) -> tuple[dict[int, list[str]], dict[int, str]]:
+        """Names of the split parts (`z_f`) and of each product before the split (`z`)."""
+        taken = set(self.variables) | {f"{v}_tm1" for v in self.variables} | set(self.params)
+        taken |= {self.input} | RESERVED | {f"{v}_tm1_dp" for v in self.variables}
+
+        def fresh(name):
+            while name in taken:
+                name += "_"
+            taken.add(name)
+            return name
+
         output = self.find_output()
-        names: dict[int, list[str]] = {}
+        slots: dict[int, list[str]] = {}
+        targets: dict[int, str] = {}
         for gi, group in enumerate(groups):
-            merged = len(group) > 1
             lead = group[0]
-            if merged:
+            if len(group) > 1:
                 prefix = "z"
             elif lead.name == "kernel":
-                prefix = "x" if self.input != "x" or True else self.input
+                prefix = "x"
             elif lead.name == "recurrent_kernel":
                 prefix = output
             else:
-                prefix = lead.name.replace("_kernel", "").rstrip("_") or "z"
+                prefix = lead.name[: -len("_kernel")].rstrip("_") or "z"
             out = []
-            k = len(lead.members)
-            for i in range(k):
-                params = [f.members[i] for f in group] + [f.biases[i] for f in group if f.biases]
-                suffixes = {p.split("_", 1)[1] if "_" in p else "" for p in params}
+            for i in range(len(lead.members)):
+                matrices = [f.members[i] for f in group]
+                suffixes = {m.split("_", 1)[1] if "_" in m else "" for m in matrices}
                 suffix = suffixes.pop() if len(suffixes) == 1 else ""
                 if not suffix:
                     suffix = self.slot_variable(group, i) or str(i)
-                name = prefix if (k == 1 and merged and len(suffixes) != 0 and False) else f"{prefix}_{suffix}"
-                if k == 1 and not any("_" in p for p in params):
-                    name = prefix if merged else f"{prefix}_{self.slot_variable(group, i) or 'z'}"
-                while name in taken:
-                    name += "_"
-                taken.add(name)
-                out.append(name)
-            names[gi] = out
-        return names
+                if len(lead.members) == 1 and len(group) > 1 and not any("_" in m for m in matrices):
+                    out.append(fresh("z"))
+                else:
+                    out.append(fresh(f"{prefix}_{suffix}"))
+            slots[gi] = out
+            targets[gi] = out[0] if len(out) == 1 else fresh("z" if len(group) > 1 else f"z_{prefix}")
+        return slots, targets
 
     def slot_variable(self, group, i) -> str | None:
         for add in self.adds:
             for term in add.terms:
                 if isinstance(term, nodes.MatVec) and term.args[0].name == group[0].members[i]:
-                    return add.equation if add.top_level else None
+                    return add.equation
         for eq in self.equations:
             for node in sympy.preorder_traversal(eq.expr):
                 if isinstance(node, nodes.MatVec) and node.args[0].name == group[0].members[i]:
@@ -515,7 +520,7 @@ class _Analysis:
 
     def rewrite(self, groups) -> dict[str, sympy.Expr]:
         """Each equation with its fused products and biases replaced by the split slices."""
-        self.slots = self.slot_names(groups)
+        self.slots, self.product_targets = self.slot_names(groups)
         slot_of_matrix: dict[str, str] = {}
         merged_slot: dict[str, str] = {}
         for gi, group in enumerate(groups):
@@ -694,7 +699,7 @@ class _Analysis:
             cols, width = columns(f.biases)
             if name not in done_bias:
                 done_bias.add(name)
-                shape = (Dim(((len(with_bias), "1"),)), width) if stacked else (width,)
+                shape = (Dim(((len(with_bias), ""),)), width) if stacked else (width,)
                 all_biases = [b for g in with_bias for b in g.biases] if stacked else f.biases
                 weights.append(Weight(name, "bias", shape, tuple(all_biases), "", "zeros",
                                       init_slices(f.biases, cols) if not stacked else
@@ -748,10 +753,7 @@ class _Analysis:
                 pass
             deps = {s.name for op in operands for s in op.expr.free_symbols}
             hoistable = deps <= {self.input}
-            target = "z" if len(group) > 1 else ("z_" + self.slots[gi][0].split("_")[0]
-                                                 if len(self.slots[gi]) > 1 else self.slots[gi][0])
-            if len(self.slots[gi]) > 1:
-                target = "z" if len(group) > 1 else f"z_{group[0].name}"
+            target = self.product_targets[gi]
             widths = tuple(Dim(((1, self.shapes[m][0]),)) for m in group[0].members)
             out.append(Product(target, tuple(operands), bias, row, tuple(self.slots[gi]), widths, hoistable))
         return out

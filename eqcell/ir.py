@@ -12,19 +12,21 @@ from .errors import Span
 
 @dataclass(frozen=True, slots=True)
 class Dim:
-    """A size as a sum of `coef * size_name` terms: ((2, "units"),) is 2 * units."""
+    """A size as a sum of `coef * size_name` terms: ((2, "units"),) is 2 * units; name "" is a constant."""
 
     terms: tuple[tuple[int, str], ...]
 
     def text(self) -> str:
-        if not self.terms:
-            return "0"
-        return " + ".join(name if coef == 1 else f"{coef} * {name}" for coef, name in self.terms)
+        return self.code({})
 
     def code(self, scope: dict[str, str]) -> str:
         if not self.terms:
             return "0"
-        return " + ".join(scope[name] if coef == 1 else f"{coef} * {scope[name]}" for coef, name in self.terms)
+        parts = []
+        for coef, name in self.terms:
+            name = scope.get(name, name)
+            parts.append(str(coef) if not name else name if coef == 1 else f"{coef} * {name}")
+        return " + ".join(parts)
 
     def plus(self, other: "Dim") -> "Dim":
         counts: dict[str, int] = {}

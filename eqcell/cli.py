@@ -1,0 +1,142 @@
+"""The `eqcell` command: thin wrappers over the Python API.
+
+Exit codes: 0 success, 2 a spec or usage error (message on stderr with file:line:col),
+1 an internal error. Importing this module never imports a deep-learning framework."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import SpecError
+
+
+class SpecFailed(click.ClickException):
+    """A spec error, printed as is (it already says where and what to do)."""
+
+    exit_code = 2
+
+    def format_message(self) -> str:
+        return self.message
+
+    def show(self, file=None) -> None:
+        click.echo(self.format_message(), err=True)
+
+
+TARGET = click.Choice(["keras", "tf-keras"])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="eqcell")
+def cli():
+    """Recurrent cells from a paper's equations: a YAML spec in, a Keras cell module out.
+
+    SPEC is a spec file, a shipped spec name (see `eqcell list`), or `-` for standard input.
+    """
+
+
+def _source(spec: str) -> str | Path:
+    if spec == "-":
+        return click.get_text_stream("stdin").read()
+    return spec
+
+
+@cli.command()
+@click.argument("spec")
+@click.option("-o", "--output", "output", default=None, metavar="PATH",
+              help="File to write; `-` for standard output. Default: <spec name>_cell.py in the current folder.")
+@click.option("--target", type=TARGET, default="keras", show_default=True,
+              help="keras: a Keras 3 cell (TF, JAX, torch); tf-keras: a tf_keras AbstractRNNCell.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+def generate(spec, output, target, force):
+    """Generate the cell module for SPEC."""
+    from .analyze import analyze
+    from .render import render
+    from .write import write_atomic
+
+    try:
+        ir = analyze(_source(spec))
+    except SpecError as err:
+        raise SpecFailed(str(err)) from None
+    code = render(ir, target)
+    if output == "-":
+        click.echo(code, nl=False)
+        return
+    path = Path(output) if output else Path(f"{_snake(ir.name)}.py")
+    if path.exists() and not force:
+        raise click.UsageError(f"{path} exists; pass --force to overwrite it")
+    if path.is_dir():
+        raise click.UsageError(f"{path} is a folder; give a file name")
+    write_atomic(path, code)
+    click.echo(f"wrote {path} ({ir.name}, {ir.layer}; target {target})", err=True)
+
+
+@cli.command()
+@click.argument("specs", nargs=-1, required=True)
+def check(specs):
+    """Validate each SPEC and print a one-line summary; exit 2 on the first error."""
+    from .analyze import analyze
+
+    for spec in specs:
+        try:
+            ir = analyze(_source(spec))
+        except SpecError as err:
+            raise SpecFailed(str(err)) from None
+        states = ", ".join(s.name for s in ir.states)
+        click.echo(f"{spec}: ok: {ir.name}, {len(ir.equations)} equations, states [{states}], "
+                   f"{len(ir.params)} parameters in {len(ir.weights)} weights")
+
+
+@cli.command()
+@click.argument("spec")
+@click.option("--latex", is_flag=True, help="Print the equations as LaTeX.")
+@click.option("--input-dim", type=click.IntRange(min=1), default=None,
+              help="Count parameters for this input size (default: units).")
+@click.option("--units", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Units for the parameter count.")
+def show(spec, latex, input_dim, units):
+    """Show SPEC as eqcell understands it: equations, states, weights, parameter count."""
+    from .analyze import analyze
+    from .show import describe
+
+    try:
+        ir = analyze(_source(spec))
+    except SpecError as err:
+        raise SpecFailed(str(err)) from None
+    click.echo(describe(ir, latex=latex, units=units, input_dim=input_dim or units))
+
+
+@cli.command(name="list")
+def list_specs():
+    """List the shipped specs; their names work wherever SPEC is accepted."""
+    from .spec import load_spec, shipped_names
+
+    for name in shipped_names():
+        spec = load_spec(name)
+        first = (spec.description.strip().splitlines() or [""])[0]
+        click.echo(f"{name:<12} {spec.name.value:<16} {first}")
+
+
+def _snake(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and (not name[i - 1].isupper() or (i + 1 < len(name) and name[i + 1].islower())):
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def main(argv=None):
+    """Console entry point: click's exit codes, 1 for anything unexpected."""
+    try:
+        cli.main(args=argv, prog_name="eqcell", standalone_mode=True)
+    except SystemExit:
+        raise
+    except Exception as err:  # an eqcell bug: say so, exit 1
+        click.echo(f"eqcell: internal error: {type(err).__name__}: {err}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""`eqcell show`: the cell as eqcell understands it, for a human."""
+from __future__ import annotations
+
+import sympy
+
+from .ir import CellIR, Statement
+
+
+def describe(ir: CellIR, latex: bool = False, units: int = 32, input_dim: int = 32) -> str:
+    sizes = {"units": units, "input_dim": input_dim, "": 1, **{s: units for s in ir.sizes}}
+    lines = [f"{ir.name} (layer {ir.layer}), content hash {ir.digest}"]
+    if ir.description:
+        lines.append("  " + ir.description.splitlines()[0])
+    lines.append("")
+    lines.append("equations (as parsed):")
+    statements = {s.target: s for s in ir.steps if isinstance(s, Statement)}
+    for eq in ir.equations:
+        lines.append(f"  {_latex(eq) if latex else eq}")
+    lines.append("")
+    lines.append("states (t-1 reads, in state-list order):")
+    for s in ir.states:
+        lines.append(f"  {s.name}: size {s.size}, initial {s.initial}")
+    lines.append(f"output: {ir.output} (size {ir.output_size})")
+    lines.append("")
+    lines.append("parameters (paper orientation):")
+    for p in ir.params:
+        where = p.weight if p.weight == p.name else f"{p.weight}[{'' if p.row is None else f'{p.row}, '}..., {p.start.text()}:{p.stop.text()}]"
+        lines.append(f"  {p.name:<10} {p.role:<7} ({', '.join(p.shape)}{',' if len(p.shape) == 1 else ''})  in {where}")
+    lines.append("")
+    lines.append("weights (row-vector convention, x @ kernel):")
+    total = 0
+    for w in ir.weights:
+        shape = ", ".join(d.text() for d in w.shape)
+        count = 1
+        for d in w.shape:
+            count *= d.size(sizes)
+        total += count
+        members = f" = [{' | '.join(w.members)}]" if w.members else ""
+        lines.append(f"  {w.name:<18} ({shape}{',' if len(w.shape) == 1 else ''}){members}  {count} values")
+    lines.append("")
+    named = ", ".join(f"{s}={units}" for s in ir.sizes)
+    lines.append(f"parameter count for units={units}, input_dim={input_dim}{', ' + named if named else ''}: {total}")
+    hoisted = [s.target for s in ir.steps if getattr(s, "hoistable", False)]
+    lines.append("")
+    lines.append("input-only (computed for all steps before the loop): " + (", ".join(hoisted) or "none"))
+    lines.append(f"path: {ir.scan_reason}")
+    if ir.square_input:
+        lines.append("note: the input is combined element-wise with the state: input_dim must equal units")
+    return "\n".join(lines)
+
+
+def _latex(equation: str) -> str:
+    """A light LaTeX rendering of the canonical plain equation."""
+    out = equation.replace("*", r" \odot ").replace("sigmoid", r"\sigma").replace("tanh", r"\tanh")
+    return out.replace("_{t-1}", "_{t-1}").replace("= ", "&= ")

@@ -821,35 +821,54 @@ class _Analysis:
     def linear_states(self, states, expressions, hoist, products):
         """Decide whether every state's update is s_t = a_t * s_{t-1} + b_t with a_t, b_t
         depending on the input only, which a parallel scan can evaluate."""
-        slot_hoistable = {s for p in products for s in p.slots if p.hoistable}
-        input_only = set(hoist) | slot_hoistable | {self.input}
+        input_only = set(hoist) | {s for p in products if p.hoistable for s in p.slots} | {self.input}
+        input_only |= set(self.params)
+        # a product computed inside the loop stands for a (linear but matrix) mix of its operands
+        mixes = {sympy.Symbol(slot): sympy.Function("matmul")(*[op.expr for op in p.operands])
+                 for p in products if not p.hoistable for slot in p.slots}
         out = []
         for st in states:
-            expr = self.inline(expressions[st.name], expressions, hoist)
+            expr = self.inline(expressions[st.name], expressions, hoist).xreplace(mixes)
             prev = sympy.Symbol(st.prev)
-            with evaluate(True):
-                full = sympy.expand(expr.doit() if hasattr(expr, "doit") else expr)
-            # the update must be a polynomial of degree <= 1 in s_{t-1}, outside any function
-            for node in sympy.preorder_traversal(full):
-                if (isinstance(node, sympy.Function) or isinstance(node, nodes.MatVec)) and prev in node.free_symbols:
-                    return None, f"{st.name}_t depends on {st.name}_{{t-1}} through a function: sequential"
-            decay = full.coeff(prev, 1)
-            drive = full.coeff(prev, 0)
-            if sympy.expand(decay * prev + drive - full) != 0:
-                return None, f"{st.name}_t is not affine in {st.name}_{{t-1}}: sequential"
+            split = affine(expr, prev)
+            if split is None:
+                return None, (f"{st.name}_t is not affine in {st.name}_{{t-1}} (it passes through a "
+                              f"function or a matrix product): sequential")
+            decay, drive = split
             for part in (decay, drive):
-                for s in part.free_symbols:
-                    if s.name.endswith("_tm1"):
-                        return None, f"{st.name}_t depends on {s.name[:-4]}_{{t-1}}: sequential"
-                    if s.name in self.variables and s.name not in input_only:
-                        return None, f"{st.name}_t depends on a state through {s.name}_t: sequential"
-                    if s.name not in input_only and s.name not in self.params and s.name not in slot_hoistable:
-                        return None, f"{st.name}_t depends on {s.name} through the recurrence: sequential"
+                for sym in sorted(part.free_symbols, key=lambda s: s.name):
+                    if sym.name in input_only:
+                        continue
+                    through = self.through(st.name, sym.name, expressions)
+                    return None, f"{st.name}_t depends on {self.readable(sym.name)}{through}: sequential"
             out.append(LinearState(st.name, decay, drive))
         if not out:
-            return None, "the cell has no state"
+            return None, "the cell has no state: nothing to scan"
         return tuple(out), ("every state is s_t = a_t * s_{t-1} + b_t with a_t, b_t from the input only: "
                             "parallel scan")
+
+    def readable(self, name: str) -> str:
+        if name.endswith("_tm1") and name[:-4] in self.variables:
+            return f"{name[:-4]}_{{t-1}}"
+        return f"{name}_t" if name in self.variables else name
+
+    def through(self, state: str, name: str, expressions) -> str:
+        """' through f_t' when `name` reaches the state's update through a step-t variable."""
+        direct = {s.name for s in expressions[state].free_symbols}
+        if name in direct:
+            return ""
+        for var in sorted(direct & set(self.variables)):
+            seen, todo = set(), [var]
+            while todo:
+                v = todo.pop()
+                if v in seen:
+                    continue
+                seen.add(v)
+                syms = {s.name for s in expressions[v].free_symbols}
+                if name in syms:
+                    return f" through {var}_t"
+                todo += [s for s in syms if s in self.variables]
+        return ""
 
     def inline(self, expr, expressions, hoist):
         """Substitute step-t variables that are not input-only, so the test sees through them."""
@@ -878,3 +897,34 @@ class _Analysis:
             "sizes": [[k.value, v.value] for k, v in spec.sizes],
         }
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def affine(expr: sympy.Expr, s: sympy.Symbol) -> tuple[sympy.Expr, sympy.Expr] | None:
+    """(a, b) with expr == a*s + b and s in neither, read off the tree without evaluating it;
+    None when expr is not affine in s (s inside a function, a division, or a product of two)."""
+    if s not in expr.free_symbols:
+        return sympy.Integer(0), expr
+    if expr == s:
+        return sympy.Integer(1), sympy.Integer(0)
+    if isinstance(expr, sympy.Add):
+        decays, drives = [], []
+        for term in expr.args:
+            split = affine(term, s)
+            if split is None:
+                return None
+            decays += [] if split[0] == 0 else [split[0]]
+            drives += [] if split[1] == 0 else [split[1]]
+        return (nodes.add(*decays) if decays else sympy.Integer(0),
+                nodes.add(*drives) if drives else sympy.Integer(0))
+    if isinstance(expr, sympy.Mul):
+        holding = [f for f in expr.args if s in f.free_symbols]
+        if len(holding) != 1:
+            return None
+        split = affine(holding[0], s)
+        if split is None:
+            return None
+        others = [f for f in expr.args if f is not holding[0]]
+        scale = (lambda e: e if not others else nodes.mul(*others, e))
+        return (scale(split[0]) if split[0] != 0 else sympy.Integer(0),
+                scale(split[1]) if split[1] != 0 else sympy.Integer(0))
+    return None

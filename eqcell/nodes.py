@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sympy
 from sympy import Add, Float, Integer, Mul, Pow, Rational, Symbol
-from sympy.core.function import AppliedUndef
 
 # name -> arity; `layer_norm` carries its own gain and bias symbols as extra arguments.
 FUNCTIONS: dict[str, int] = {
@@ -16,7 +15,17 @@ FUNCTIONS: dict[str, int] = {
 }
 ALIASES = {"σ": "sigmoid", "LN": "layer_norm", "ln": "layer_norm", "swish": "silu"}
 
-FUNCTION_CLASSES = {name: sympy.Function(name) for name in FUNCTIONS}
+
+
+class ElementwiseBase(sympy.Function):
+    """Base of eqcell's element-wise functions: never evaluated, printed from a table.
+
+    Real subclasses (not `sympy.Function("tanh")`) so that printers can dispatch on
+    `_print_<name>`; sympy skips undefined functions and, before `Function` in the MRO, any
+    class whose name does not end in "Base" (sympy.printing.printer.Printer._print)."""
+
+
+FUNCTION_CLASSES = {name: type(name, (ElementwiseBase,), {"__module__": __name__}) for name in FUNCTIONS}
 
 
 class MatVec(sympy.Function):
@@ -51,11 +60,11 @@ def matmul(matrix: Symbol, vector: sympy.Expr) -> sympy.Expr:
 
 def function_name(expr) -> str | None:
     """The eqcell function an applied node stands for, or None."""
-    if isinstance(expr, AppliedUndef):
+    if isinstance(expr, ElementwiseBase):
         return type(expr).__name__
     return None
 
 
-PARSER_NODES = (Symbol, Integer, Float, Rational, Add, Mul, Pow, MatVec, AppliedUndef,
+PARSER_NODES = (Symbol, Integer, Float, Rational, Add, Mul, Pow, MatVec, ElementwiseBase,
                 sympy.core.numbers.NegativeOne, sympy.core.numbers.One, sympy.core.numbers.Zero,
                 sympy.core.numbers.Half)

@@ -32,7 +32,7 @@ class EqPrinter(StrPrinter):
     def _print_Float(self, expr):
         return repr(float(expr))
 
-    def _print_Function(self, expr):
+    def _print_ElementwiseBase(self, expr):
         name = type(expr).__name__
         if name not in self._functions:
             raise PrinterError(f"{type(self).__name__} has no function {name!r}")

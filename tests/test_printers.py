@@ -1,0 +1,56 @@
+"""Printers, sympy-style one-liners: one expression in, one line of code out."""
+import pytest
+import sympy
+
+from eqcell import nodes
+from eqcell.printing.base import PrinterError
+from eqcell.printing.keras import KerasPrinter
+from eqcell.printing.plain import PlainPrinter
+from eqcell.printing.tf_keras import TfKerasPrinter
+
+S = sympy.Symbol
+NAMES = {"f": "f", "c_tm1": "c_tm1", "z_c": "z_c", "x": "inputs", "p": "self.p"}
+keras_printer = KerasPrinter(NAMES, {"tanh": "self.activation"})
+tf_printer = TfKerasPrinter(NAMES, {})
+
+
+def test_keeps_written_order_and_spacing():
+    e = nodes.add(nodes.mul(S("f"), S("c_tm1")),
+                  nodes.mul(nodes.add(sympy.Integer(1), nodes.neg(S("f"))), nodes.call("tanh", S("z_c"))))
+    assert keras_printer.doprint(e) == "f*c_tm1 + (1 - f)*self.activation(z_c)"
+
+
+def test_functions_from_tables():
+    assert keras_printer.doprint(nodes.call("sigmoid", S("f"))) == "ops.sigmoid(f)"
+    assert tf_printer.doprint(nodes.call("sigmoid", S("f"))) == "tf.sigmoid(f)"
+    assert tf_printer.doprint(nodes.call("hard_sigmoid", S("f"))) == "tf_keras.activations.hard_sigmoid(f)"
+    assert keras_printer.doprint(nodes.call("gelu", S("f"))) == "ops.gelu(f, approximate=False)"
+
+
+def test_names_from_the_analysis():
+    assert keras_printer.doprint(nodes.mul(S("x"), S("p"))) == "inputs*self.p"
+
+
+def test_floats_print_as_written():
+    assert keras_printer.doprint(nodes.mul(sympy.Float("0.2"), S("f"))) == "0.2*f"
+
+
+def test_division_and_negation():
+    assert keras_printer.doprint(nodes.div(S("f"), nodes.add(sympy.Integer(1), S("c_tm1")))) == "f/(1 + c_tm1)"
+    assert keras_printer.doprint(nodes.neg(S("f"))) == "-f"
+
+
+def test_unfused_matrix_product_is_refused():
+    with pytest.raises(PrinterError):
+        keras_printer.doprint(nodes.matmul(S("W"), S("x")))
+
+
+def test_foreign_nodes_are_refused():
+    with pytest.raises(PrinterError):
+        keras_printer.doprint(sympy.Integral(S("f"), S("c_tm1")))
+
+
+def test_plain_printer_writes_the_spec_syntax():
+    plain = PlainPrinter(["h", "c"], "x")
+    e = nodes.call("tanh", nodes.add(nodes.matmul(S("W"), S("x")), nodes.matmul(S("U"), S("h_tm1"))))
+    assert plain.doprint(e) == "tanh(W x_t + U h_{t-1})"

@@ -445,8 +445,8 @@ class _Parser:
                     return self._call(nodes.ALIASES.get(tok.value, tok.value), tok)
                 if not tok.value[0].isupper():
                     self.fail(f"unknown function {tok.value!r}", tok,
-                              (did_you_mean(tok.value, KNOWN_FUNCTIONS) + " " if did_you_mean(tok.value, KNOWN_FUNCTIONS) else "")
-                              + "(a capitalised name before a bracket is a matrix product; `@` multiplies too)")
+                              (did_you_mean(tok.value, KNOWN_FUNCTIONS) or f"functions: {', '.join(nodes.FUNCTIONS)}.")
+                              + f" For a matrix product, write `{tok.value} @ (...)`.")
                 self.refs.append(Ref(tok.value, None, self._span(tok)))
                 return nodes.matmul(sympy.Symbol(tok.value), self._bracketed(tok))
             self.refs.append(Ref(tok.value, tok.time, self._span(tok)))

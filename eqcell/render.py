@@ -140,8 +140,8 @@ def build_context(ir: CellIR, target: str) -> Context:
     state_sizes = [scope[s.size] for s in ir.states]
     return Context(
         target=target, version=__version__, name=ir.name, layer=ir.layer, digest=ir.digest,
-        summary=(ir.description.splitlines() or [f"The {ir.name} recurrent cell."])[0],
-        doc_lines=_doc_lines(ir),
+        summary=_docstring_safe((ir.description.splitlines() or [f"The {ir.name} recurrent cell."])[0]),
+        doc_lines=tuple(_docstring_safe(line) for line in _doc_lines(ir)),
         args=tuple(args),
         activations=tuple((a.arg, a.default) for a in ir.activations),
         weight_args=tuple(weight_arg(w) for w in trainable),
@@ -299,6 +299,11 @@ def _symbol_layout(ir: CellIR, scope) -> tuple[str, ...]:
         lines.append(f'"{p.name}": ("{p.weight}", {row}, {p.start.code(layout_scope)}, '
                      f'{p.stop.code(layout_scope)}, {p.role == "matrix"}),')
     return tuple(lines)
+
+
+def _docstring_safe(line: str) -> str:
+    """Text that cannot end or escape the generated docstring, whatever the spec's description says."""
+    return line.replace("\\", "\\\\").replace('"""', '\\"\\"\\"').rstrip()
 
 
 def _doc_lines(ir: CellIR) -> tuple[str, ...]:

@@ -109,7 +109,8 @@ class _Loader(yaml.SafeLoader):
                            "write the value out in full")
         tag = getattr(event, "tag", None)
         if tag is not None and tag != "!":
-            raise _Refused(f"YAML tags are not allowed in a spec (got {tag!r})", event.start_mark,
+            shown = tag.replace("tag:yaml.org,2002:", "!!", 1)
+            raise _Refused(f"YAML tags are not allowed in a spec (got {shown!r})", event.start_mark,
                            "remove the tag; a spec is plain data and is never executed")
         return super().compose_node(parent, index)
 
@@ -148,14 +149,18 @@ def _decode(data: bytes, file: str) -> str:
     if len(data) > MAX_BYTES:
         raise SpecError(f"spec is {len(data)} bytes, over the 1 MiB limit", Span(file, 1, 1),
                         "a spec holds a few equations; is this the right file?")
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark is fine
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
-        col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
-        raise SpecError(f"spec is not UTF-8 (byte 0x{data[err.start]:02x})", Span(file, line, col),
+        begin = data.rfind(b"\n", 0, err.start) + 1
+        end = data.find(b"\n", err.start)
+        col = len(data[begin:err.start].decode("utf-8", "replace")) + 1
+        line_text = data[begin:end if end >= 0 else len(data)].decode("utf-8", "replace").rstrip("\r")
+        raise SpecError(f"spec is not UTF-8 (byte 0x{data[err.start]:02x})", Span(file, line, col, None, line_text),
                         "save the file as UTF-8") from None
-    text = text.replace("\r\n", "\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # YAML counts a lone CR as a line end too
     if not text.strip():
         raise SpecError("spec is empty", Span(file, 1, 1), "a spec needs at least `name` and `equations`")
     return text
@@ -180,9 +185,14 @@ def _build(file: str, text: str) -> Spec:
     except _Refused as err:
         raise SpecError(err.message, span_of(err.mark), err.hint) from None
     except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        message = f"YAML syntax error: {err.problem or err.context}"
-        raise SpecError(message, span_of(mark) if mark else Span(file, 1, 1),
+        problem, context, mark = err.problem or "", err.context or "", err.problem_mark
+        if err.context_mark and (mark is None or mark.line >= len(lines) or not lines[mark.line].strip()):
+            mark = err.context_mark  # the file ended first: point at what was left open
+        if context.startswith("while"):
+            message = f"{problem} ({context})" if problem else context
+        else:
+            message = ", ".join(filter(None, (context, problem)))
+        raise SpecError(f"YAML syntax error: {message}", span_of(mark) if mark else Span(file, 1, 1),
                         "check the indentation and quoting around this point") from None
     if root is None:
         raise SpecError("spec is empty", Span(file, 1, 1), "a spec needs at least `name` and `equations`")
@@ -252,6 +262,9 @@ def _build(file: str, text: str) -> Spec:
 
     eq_node = fields["equations"][1]
     eq_loc = scalar(eq_node, "`equations`")
+    if eq_node.style == ">" or eq_node.style != "|" and eq_node.end_mark.line > eq_node.start_mark.line:
+        fail("`equations` must be a literal block: YAML joins the lines of this one", eq_node,
+             "write `equations: |` and one equation per line below it")
     equations = _equation_lines(eq_node, eq_loc.value, lines, file)
 
     activations = []

@@ -132,7 +132,7 @@ class _Analysis:
                 names = cycle[cycle.index(first):] + cycle[:cycle.index(first)] + [first]
                 self.fail("cycle among step-t definitions: " + " -> ".join(f"{n}_t" for n in names),
                           self.variables[first].span,
-                          "one of these must read the other at t-1, e.g. h_{t-1}")
+                          f"read one of them at t-1 instead, e.g. {names[1]}_{{t-1}} in the equation of {first}_t")
         return done
 
     @staticmethod
@@ -151,6 +151,10 @@ class _Analysis:
             for ref in eq.refs:
                 if ref.time == TIME_PREV and ref.name not in read_prev:
                     read_prev.append(ref.name)
+        if not read_prev:
+            self.fail("the cell has no state: no variable is read at t-1", self.equations[-1].span,
+                      f"a recurrent cell reads its past, e.g. {self.equations[-1].target}_{{t-1}}; "
+                      "without one, use a Dense layer")
         output = self.find_output()
         if self.spec.states is not None:
             listed = [s.value for s in self.spec.states]
@@ -256,7 +260,13 @@ class _Analysis:
                 return ra
             la, lb = labels.get(ra), labels.get(rb)
             if la and lb and la != lb:
-                self.fail(f"element-wise combination of vectors of sizes {la} and {lb}", eq.span,
+                # the caret: a name of either side that is not a matrix's operand, else the target
+                operands = {m.args[1] for m in sympy.preorder_traversal(eq.expr) if isinstance(m, nodes.MatVec)}
+                direct = [(r, ("v:" + r.name,) if r.time is not None else ("p:" + r.name, "m:" + r.name))
+                          for r in eq.refs if sympy.Symbol(r.name + ("_tm1" if r.time else "")) not in operands]
+                at = next((r.span for root in (rb, ra) for r, keys in direct
+                           if any(k in parent and find(k) == root for k in keys)), eq.span)
+                self.fail(f"element-wise combination of vectors of sizes {la} and {lb}", at,
                           "element-wise operations need equal sizes; a matrix changes the size")
             parent[rb] = ra
             if lb and not la:
@@ -470,14 +480,7 @@ class _Analysis:
 
     def slot_names(self, groups) -> tuple[dict[int, list[str]], dict[int, str]]:
         """Names of the split parts (`z_f`) and of each product before the split (`z`)."""
-        taken = set(self.variables) | {f"{v}_tm1" for v in self.variables} | set(self.params)
-        taken |= {self.input} | RESERVED | {f"{v}_tm1_dp" for v in self.variables}
-
-        def fresh(name):
-            while name in taken:
-                name += "_"
-            taken.add(name)
-            return name
+        fresh = self.fresh_name
 
         output = self.find_output()
         slots: dict[int, list[str]] = {}
@@ -506,6 +509,21 @@ class _Analysis:
             slots[gi] = out
             targets[gi] = out[0] if len(out) == 1 else fresh("z" if len(group) > 1 else f"z_{prefix}")
         return slots, targets
+
+    @staticmethod
+    def input_only_slots(products) -> set[str]:
+        return {slot for p in products if p.hoistable for slot in p.slots}
+
+    def fresh_name(self, name: str) -> str:
+        """A local name of the generated step that no spec name or earlier local uses."""
+        if not hasattr(self, "taken"):
+            self.taken = set(self.variables) | {f"{v}_tm1" for v in self.variables} | set(self.params)
+            self.taken |= {self.input} | RESERVED | {f"{v}_tm1_dp" for v in self.variables}
+            self.taken |= {"projected", "keep", "outputs", "last_output", "new_states", "step"}
+        while name in self.taken:
+            name += "_"
+        self.taken.add(name)
+        return name
 
     def slot_variable(self, group, i) -> str | None:
         for add in self.adds:
@@ -557,6 +575,7 @@ class _Analysis:
             with evaluate(False):
                 return expr.func(*args)
 
+        self.rewrite_expr = visit
         return {eq.target: visit(eq.expr) for eq in self.equations}
 
     # -- activations ----------------------------------------------------------------------
@@ -632,7 +651,8 @@ class _Analysis:
                 hoist.add(name)
             statements[name] = Statement(name, expr, self.equation_text(name), hoistable,
                                          self.variables[name].span)
-        steps = self.order_steps(order, products, statements)
+        steps = self.topo_steps(products, statements, order)
+        projected = self.projected(steps)
         scan, reason = self.linear_states(states, expressions, hoist, products)
         recurrent = next((s.name for s in states if s.name == output), None)
         return CellIR(
@@ -647,7 +667,7 @@ class _Analysis:
             equations=tuple(self.equation_text(eq.target) for eq in self.equations),
             uses_layer_norm=any(nodes.function_name(n) == "layer_norm" for _, n in self.all_nodes()),
             square_input=self.square_input, scan=scan, scan_reason=reason,
-            has_bias=any(w.optional for w in weights), recurrent_state=recurrent)
+            projected=projected, has_bias=any(w.optional for w in weights), recurrent_state=recurrent)
 
     def equation_text(self, name: str) -> str:
         return f"{name}_t = {self.plain.doprint(self.variables[name].expr)}"
@@ -744,39 +764,39 @@ class _Analysis:
                 elif f.operand == sympy.Symbol(f"{output}_tm1"):
                     dropout = "recurrent"
                 symbol = f.operand.name if f.operand.is_Symbol else ""
-                operands.append(Operand(symbol, f.operand, f.name, dropout))
+                operand = self.rewrite_expr(f.operand)  # `U(W x_t)`: the inner product is a slice too
+                input_only = {s.name for s in operand.free_symbols} <= {self.input} | self.input_only_slots(out)
+                operands.append(Operand(symbol, operand, f.name, dropout, input_only))
                 if f.biases and bias is None:
                     bias = bias_names[f.name]
                     row = with_bias.index(f) if stacked else None
-            extra = [f for f in group if f.biases][1:]
-            if extra:  # merged groups share one bias row: keep only when the rest are stacked rows
-                pass
-            deps = {s.name for op in operands for s in op.expr.free_symbols}
-            hoistable = deps <= {self.input}
+            hoistable = all(op.hoistable for op in operands)
+            mixed = not hoistable and any(op.hoistable for op in operands)
             target = self.product_targets[gi]
+            partial = self.fresh_name(f"{target}_x") if mixed else None
             widths = tuple(Dim(((1, self.shapes[m][0]),)) for m in group[0].members)
-            out.append(Product(target, tuple(operands), bias, row, tuple(self.slots[gi]), widths, hoistable))
+            out.append(Product(target, tuple(operands), bias, row, tuple(self.slots[gi]), widths,
+                               hoistable, partial))
         return out
 
-    def order_steps(self, order, products, statements):
-        steps, placed = [], set()
-        available = {self.input} | {f"{v}_tm1" for v in self.variables}
-        pending = list(products)
-        for name in order:
-            for p in list(pending):
-                need = {s.name for op in p.operands for s in op.expr.free_symbols}
-                if need <= available:
-                    steps.append(p)
-                    available |= set(p.slots)
-                    pending.remove(p)
-            steps.append(statements[name])
-            available.add(name)
-            for p in list(pending):
-                need = {s.name for op in p.operands for s in op.expr.free_symbols}
-                if need <= available and any(s in str(statements[n].expr.free_symbols) for n in order for s in p.slots):
-                    pass
-        # products whose operands are ready only after some statements must precede their users
-        return self.topo_steps(products, statements, order)
+    def projected(self, steps) -> tuple[str, ...]:
+        """Input-only values that the recurrent part reads: what the layer precomputes for all steps."""
+        made, read = [], set()
+        for step in steps:
+            if isinstance(step, Statement):
+                if step.hoistable:
+                    made.append(step.target)
+                else:
+                    read |= {s.name for s in step.expr.free_symbols}
+            elif step.hoistable:
+                made += list(step.slots)
+            else:
+                if step.partial:
+                    made.append(step.partial)
+                    read.add(step.partial)
+                read |= {s.name for op in step.operands if not op.hoistable for s in op.expr.free_symbols}
+        projected = tuple(name for name in [self.input, *made] if name in read)
+        return projected or (self.input,)
 
     def topo_steps(self, products, statements, order):
         producer = {}
@@ -791,7 +811,9 @@ class _Analysis:
                 return
             for op in p.operands:
                 for s in op.expr.free_symbols:
-                    if s.name in statements and s.name not in ready:
+                    if s.name in producer and s.name not in ready:
+                        emit_product(producer[s.name])
+                    elif s.name in statements and s.name not in ready:
                         emit_statement(s.name)
             done.add(id(p))
             steps.append(p)
@@ -810,7 +832,8 @@ class _Analysis:
             ready.add(name)
 
         for p in products:
-            if all(s.name not in statements for op in p.operands for s in op.expr.free_symbols):
+            if all(s.name not in statements and s.name not in producer
+                   for op in p.operands for s in op.expr.free_symbols):
                 emit_product(p)
         for name in order:
             emit_statement(name)
@@ -844,6 +867,16 @@ class _Analysis:
             out.append(LinearState(st.name, decay, drive))
         if not out:
             return None, "the cell has no state: nothing to scan"
+        state_names = {st.name for st in states}
+        for name, expr in expressions.items():  # what is left after the scans must not need t-1
+            if name in hoist or name in state_names:
+                continue
+            late = sorted(s.name for s in expr.free_symbols if s.name.endswith("_tm1"))
+            if late:
+                return None, f"{name}_t reads {self.readable(late[0])}: sequential"
+        for p in products:
+            if not p.hoistable and any(s.name.endswith("_tm1") for op in p.operands for s in op.expr.free_symbols):
+                return None, f"a product in the step reads a state at t-1: sequential"
         return tuple(out), ("every state is s_t = a_t * s_{t-1} + b_t with a_t, b_t from the input only: "
                             "parallel scan")
 
@@ -924,7 +957,10 @@ def affine(expr: sympy.Expr, s: sympy.Symbol) -> tuple[sympy.Expr, sympy.Expr] |
         if split is None:
             return None
         others = [f for f in expr.args if f is not holding[0]]
-        scale = (lambda e: e if not others else nodes.mul(*others, e))
+        def scale(e):
+            if not others:
+                return e
+            return nodes.mul(*others) if e == 1 else nodes.mul(*others, e)
         return (scale(split[0]) if split[0] != 0 else sympy.Integer(0),
                 scale(split[1]) if split[1] != 0 else sympy.Integer(0))
     return None

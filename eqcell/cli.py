@@ -52,7 +52,7 @@ def _source(spec: str) -> str | Path:
 def generate(spec, output, target, force):
     """Generate the cell module for SPEC."""
     from .analyze import analyze
-    from .render import render
+    from .render import render, snake_case
     from .write import write_atomic
 
     try:
@@ -63,7 +63,7 @@ def generate(spec, output, target, force):
     if output == "-":
         click.echo(code, nl=False)
         return
-    path = Path(output) if output else Path(f"{_snake(ir.name)}.py")
+    path = Path(output) if output else Path(f"{snake_case(ir.name)}.py")
     if path.exists() and not force:
         raise click.UsageError(f"{path} exists; pass --force to overwrite it")
     if path.is_dir():
@@ -116,15 +116,6 @@ def list_specs():
         spec = load_spec(name)
         first = (spec.description.strip().splitlines() or [""])[0]
         click.echo(f"{name:<12} {spec.name.value:<16} {first}")
-
-
-def _snake(name: str) -> str:
-    out = []
-    for i, ch in enumerate(name):
-        if ch.isupper() and i and (not name[i - 1].isupper() or (i + 1 < len(name) and name[i + 1].islower())):
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out)
 
 
 def main(argv=None):

@@ -90,6 +90,7 @@ class Operand:
     expr: sympy.Expr             # the operand expression (a symbol, or e.g. r*h_tm1)
     weight: str                  # "kernel"
     dropout: str                 # "input", "recurrent" or ""
+    hoistable: bool              # depends on the input only: computed for all steps at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,7 @@ class Product:
     slots: tuple[str, ...]       # names of the split parts: ("z_f", "z_c")
     widths: tuple[Dim, ...]
     hoistable: bool              # depends on the input only
+    partial: str | None          # name of the input-only part (x @ kernel + bias) when only part is
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,5 +152,6 @@ class CellIR:
     square_input: bool                     # input_dim must equal units (a highway term)
     scan: tuple[LinearState, ...] | None   # every state linear with input-only coefficients
     scan_reason: str                       # why the cell gets (or does not get) the scan
+    projected: tuple[str, ...]             # input-only values the recurrent step reads, in order
     has_bias: bool                         # a `use_bias` argument applies
     recurrent_state: str | None            # the state whose t-1 value recurrent dropout masks

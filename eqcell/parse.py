@@ -181,6 +181,8 @@ class _Tokenizer:
             self.fail(f"unexpected LaTeX command '\\{word}'", start, after)
         if word in LATEX_SPACES or word in LATEX_IGNORED:
             self.pos = after
+            if word in ("left", "right") and text.startswith(".", after, self.end):  # `\right.`: no bracket
+                self.pos += 1
         elif word == "tag":
             self.pos = self._skip_group(after, start)
         elif word in LATEX_FUNCTIONS:
@@ -211,7 +213,8 @@ class _Tokenizer:
         else:
             self.fail(f"unknown LaTeX command '\\{word}'", start, after,
                       did_you_mean(word, [*LATEX_FUNCTIONS, *LATEX_ELEMENTWISE, *LATEX_MATMUL,
-                                          *LATEX_ACCENTS, *LATEX_FONTS, "left", "right", "tag"]))
+                                          *LATEX_ACCENTS, *LATEX_FONTS, "left", "right", "tag"])
+                      or "write this part with + - * / and named functions, e.g. \\mathrm{relu}(...)")
 
     def _group(self, pos: int, command_start: int) -> tuple[int, int, int]:
         """(inner start, inner end, position after '}') of a `{...}` group, or one character."""
@@ -293,7 +296,7 @@ class _Tokenizer:
                               "a step reads t (now) and t-1 (the previous step) only")
         for part, p0, p1 in parts:
             if not re.fullmatch(r"[A-Za-z0-9]+", part):
-                self.fail(f"subscript {part!r} is not a plain name", p0, p1,
+                self.fail(f"subscript '{part}' is not a plain name", p0, p1,
                           "subscripts are letters and digits, e.g. W_{xf}")
         name = "_".join([base, *(p for p, _, _ in parts)])
         if name == self.input_name and time == TIME_PREV:
@@ -361,7 +364,7 @@ class _Parser:
         if first.kind != "name" or first.time is None:
             self.fail("expected an equation `v_t = expression`", first, shape_hint)
         if first.time != TIME_NOW:
-            self.fail(f"the left side must be a variable at step t, got {self._text(first)!r}", first, shape_hint)
+            self.fail(f"the left side must be a variable at step t, got '{self._text(first)}'", first, shape_hint)
         self.advance()
         if not self.is_op("="):
             self.fail(f"expected '=' after {first.value}_t", self.current, shape_hint)
@@ -372,7 +375,7 @@ class _Parser:
         if self.is_op(")"):
             self.fail("unmatched ')'", self.current, "remove it or open a bracket before it")
         if self.current.kind != "end":
-            self.fail(f"unexpected {self._text(self.current)!r}", self.current,
+            self.fail(f"unexpected '{self._text(self.current)}'", self.current,
                       "an operator is missing between two terms?")
         span = self.line.span(first.start, first.end)
         start = self.tokens[0].start
@@ -428,7 +431,7 @@ class _Parser:
 
     def _operand_follows(self, op: Token):
         if not (self._starts_primary(self.current) or (self.current.kind == "op" and self.current.value in "+-")):
-            self.fail(f"expected an operand after {self._text(op)!r}", op, "an operator is dangling here")
+            self.fail(f"expected an operand after '{self._text(op)}'", op, "an operator is dangling here")
 
     def primary(self) -> sympy.Expr:
         tok = self.current
@@ -456,12 +459,12 @@ class _Parser:
             return self._bracketed(tok)
         if tok.kind == "end":
             prev = self.tokens[self.i - 1]
-            self.fail(f"expected an operand after {self._text(prev)!r}", prev, "an operator is dangling here")
-        self.fail(f"unexpected {self._text(tok)!r}", tok, "expected a name, a number or '('")
+            self.fail(f"expected an operand after '{self._text(prev)}'", prev, "an operator is dangling here")
+        self.fail(f"unexpected '{self._text(tok)}'", tok, "expected a name, a number or '('")
 
     def _bracketed(self, before: Token) -> sympy.Expr:
         if not self.is_op("("):
-            self.fail(f"expected '(' after {self._text(before)!r}", self.current)
+            self.fail(f"expected '(' after '{self._text(before)}'", self.current)
         opener = self.advance()
         if self.is_op(")"):
             self.fail("empty brackets", opener)
@@ -469,15 +472,15 @@ class _Parser:
         if not self.is_op(")"):
             if self.current.kind == "end":
                 self.fail("unclosed bracket", opener, "close it with ')'")
-            self.fail(f"expected ')', got {self._text(self.current)!r}", self.current,
+            self.fail(f"expected ')', got '{self._text(self.current)}'", self.current,
                       f"the bracket opened at column {self.line.col + opener.start} is still open")
         self.advance()
         return inner
 
     def _call(self, name: str, tok: Token) -> sympy.Expr:
         if not self.is_op("("):
-            self.fail(f"function {self._text(tok)!r} needs its argument in brackets", tok,
-                      f"write {name}(...)")
+            self.fail(f"function '{self._text(tok)}' needs its argument in brackets", tok,
+                      f"write {self._text(tok)}(...)")
         arg = self._bracketed(tok)
         if name == "layer_norm":
             gain, bias = self.counter.next()

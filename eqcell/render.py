@@ -63,7 +63,16 @@ class Context:
     unpack_states: str
     input_dropout: bool
     recurrent_dropout: str                          # the state's prev name, or ""
+    project_lines: tuple[str, ...]
     step_lines: tuple[str, ...]
+    projected_return: str
+    projected_unpack: str
+    scan_lines: tuple[str, ...]
+    scan_reason: str
+    state_prevs: tuple[str, ...]
+    state_names: tuple[str, ...]
+    output: str
+    cell_name: str
     returns: str
     initial_states: tuple[str, ...]
     symbol_layout: tuple[str, ...]
@@ -118,6 +127,8 @@ def build_context(ir: CellIR, target: str) -> Context:
     printer = (TfKerasPrinter if tf else KerasPrinter)(names, exposed)
 
     args = [Arg("units", "", "Positive integer, dimensionality of the output space (`units` in the shapes below).")]
+    for s in ir.sizes:
+        args.append(Arg(s, "", f"Positive integer, the size named `{s}` in the shapes below."))
     for a in ir.activations:
         args.append(Arg(a.arg, f'"{a.default}"', f"Activation function replacing `{a.function}` in the equations "
                                                   f"(default: `{a.default}`)."))
@@ -132,11 +143,10 @@ def build_context(ir: CellIR, target: str) -> Context:
              Arg("recurrent_dropout", "0.0", "Float in [0, 1): fraction of the recurrent state to drop "
                                               "in the recurrent products."),
              Arg("seed", "None", "Random seed for dropout.")]
-    for s in ir.sizes:
-        args.append(Arg(s, "", f"Positive integer, the size named `{s}` in the shapes below."))
 
     weights = tuple(_weight_code(w, scope, lib, tf) for w in ir.weights)
-    step_lines = _step_lines(ir, printer, names, tf)
+    project_lines, step_lines = _sections(ir, printer, tf)
+    projected = [names[n] for n in ir.projected]
     state_sizes = [scope[s.size] for s in ir.states]
     return Context(
         target=target, version=__version__, name=ir.name, layer=ir.layer, digest=ir.digest,
@@ -153,13 +163,33 @@ def build_context(ir: CellIR, target: str) -> Context:
         input_dropout=True,
         recurrent_dropout=next((s.prev for s in ir.states if s.name == ir.recurrent_state
                                 and _has_recurrent_operand(ir)), ""),
+        project_lines=project_lines,
         step_lines=step_lines,
+        projected_return="[" + ", ".join(projected) + "]",
+        projected_unpack=(f"{projected[0]} = projected[0]" if len(projected) == 1
+                          else f"{', '.join(projected)} = projected"),
+        scan_lines=() if tf else _scan_lines(ir, printer),
+        scan_reason=ir.scan_reason,
+        state_prevs=tuple(s.prev for s in ir.states),
+        state_names=tuple(s.name for s in ir.states),
+        output=ir.output,
+        cell_name=snake_case(ir.name),
         returns=f"{ir.output}, [{', '.join(s.name for s in ir.states)}]",
         initial_states=tuple(_initial_state(s, scope, tf) for s in ir.states),
         symbol_layout=_symbol_layout(ir, scope),
         uses_layer_norm=ir.uses_layer_norm,
         uses_input_dim_in_layout=any("input_dim" in d for p in ir.params for d in (p.start.text(), p.stop.text())),
     )
+
+
+def snake_case(name: str) -> str:
+    """SLSTMCell -> slstm_cell, as Keras names LSTMCell lstm_cell."""
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and (not name[i - 1].isupper() or (i + 1 < len(name) and name[i + 1].islower())):
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
 
 
 def _names(ir: CellIR) -> dict[str, str]:
@@ -169,6 +199,8 @@ def _names(ir: CellIR) -> dict[str, str]:
             names[step.target] = step.target
         else:
             names.update({s: s for s in step.slots})
+            if step.partial:
+                names[step.partial] = step.partial
     for s in ir.states:
         names[s.prev] = s.prev
     for p in ir.params:
@@ -189,59 +221,103 @@ def _unpack(ir: CellIR) -> str:
     return f"{', '.join(prevs)} = states  # {comment}"
 
 
-def _step_lines(ir: CellIR, printer, names, tf: bool) -> tuple[str, ...]:
-    lines: list[str] = []
-    matmul = "tf.matmul" if tf else "ops.matmul"
+def _sections(ir: CellIR, printer, tf: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Lines of the input-only part (`project_inputs`) and of the recurrent part (`recurrent_step`).
+
+    A product on both the input and a state (LSTM's z) is split: `x @ kernel + bias` for all
+    steps at once, `+ h_tm1 @ recurrent_kernel` in the loop."""
+    project: list[str] = []
+    step_part: list[str] = []
     for step in ir.steps:
         if isinstance(step, Statement):
-            lines.append(f"# {step.equation}")
-            lines.append(f"{step.target} = {printer.doprint(step.expr)}")
+            out = project if step.hoistable else step_part
+            out.append(f"# {step.equation}")
+            out.append(f"{step.target} = {printer.doprint(step.expr)}")
             continue
-        parts = []
-        for op in step.operands:
-            w = next(w for w in ir.weights if w.name == op.weight)
-            parts.append(f"{w.name} = [{' | '.join(w.members)}]")
-        if step.bias:
-            bias = next(w for w in ir.weights if w.name == step.bias)
-            members = [p.name for p in ir.params if p.weight == bias.name and p.row == step.bias_row]
-            row = "" if step.bias_row is None else f"[{step.bias_row}]"
-            parts.append(f"{bias.name}{row} = [{' | '.join(members)}]")
-        lines.append("")
-        lines.append("# " + ", ".join(parts))
-        target = step.target
-        for i, op in enumerate(step.operands):
-            operand = printer.doprint(op.expr)
-            if op.dropout == "recurrent":
-                operand = f"{operand}_dp"
-            product = f"{matmul}({operand}, self.{op.weight})"
-            lines.append(f"{target} = {product}" if i == 0 else f"{target} = {target} + {product}")
-        if step.bias:
-            row = "" if step.bias_row is None else f"[{step.bias_row}]"
-            lines.append("if self.use_bias:")
-            lines.append(f"    {target} = {target} + self.{step.bias}{row}")
-        if len(step.slots) > 1:
-            if len({w.text() for w in step.widths}) == 1:
-                how = str(len(step.slots))
-            else:
-                scope = {"units": "self.units", **{s: f"self.{s}" for s in ir.sizes}}
-                cuts, acc = [], Dim(())
-                for w in step.widths[:-1]:
-                    acc = acc.plus(w)
-                    cuts.append(acc.code(scope))
-                how = "[" + ", ".join(cuts) + "]"
-            split = f"tf.split({target}, {how}, axis=-1)" if tf else f"ops.split({target}, {how}, axis=-1)"
-            lines.append(f"{', '.join(step.slots)} = {split}")
-        lines.append("")
-    while lines and lines[0] == "":
-        lines.pop(0)
-    out = []
-    for line in lines:  # one blank line between blocks, none doubled
-        if line == "" and out and out[-1] == "":
+        if step.hoistable:
+            project += _product_lines(ir, step, step.operands, True, step.target, None, True, printer, tf)
+        elif step.partial:
+            hoisted = tuple(op for op in step.operands if op.hoistable)
+            rest = tuple(op for op in step.operands if not op.hoistable)
+            project += _product_lines(ir, step, hoisted, True, step.partial, None, False, printer, tf)
+            step_part += _product_lines(ir, step, rest, False, step.target, step.partial, True, printer, tf)
+        else:
+            step_part += _product_lines(ir, step, step.operands, True, step.target, None, True, printer, tf)
+    return _tidy(project), _tidy(step_part)
+
+
+def _product_lines(ir, step: Product, operands, with_bias: bool, target: str, start: str | None,
+                   split: bool, printer, tf: bool) -> list[str]:
+    matmul = "tf.matmul" if tf else "ops.matmul"
+    parts = []
+    for op in operands:
+        w = next(w for w in ir.weights if w.name == op.weight)
+        parts.append(f"{w.name} = [{' | '.join(w.members)}]")
+    row = "" if step.bias_row is None else f"[{step.bias_row}]"
+    if step.bias and with_bias:
+        members = [p.name for p in ir.params if p.weight == step.bias and p.row == step.bias_row]
+        parts.append(f"{step.bias}{row} = [{' | '.join(members)}]")
+    lines = ["", "# " + ", ".join(parts)]
+    for i, op in enumerate(operands):
+        operand = printer.doprint(op.expr)
+        if op.dropout == "recurrent":
+            operand = f"{operand}_dp"
+        product = f"{matmul}({operand}, self.{op.weight})"
+        if i == 0:
+            lines.append(f"{target} = {start} + {product}" if start else f"{target} = {product}")
+        else:
+            lines.append(f"{target} = {target} + {product}")
+    if step.bias and with_bias:
+        lines.append("if self.use_bias:")
+        lines.append(f"    {target} = {target} + self.{step.bias}{row}")
+    if split and len(step.slots) > 1:
+        if len({w.text() for w in step.widths}) == 1:
+            how = str(len(step.slots))
+        else:
+            scope = {"units": "self.units", **{s: f"self.{s}" for s in ir.sizes}}
+            cuts, acc = [], Dim(())
+            for w in step.widths[:-1]:
+                acc = acc.plus(w)
+                cuts.append(acc.code(scope))
+            how = "[" + ", ".join(cuts) + "]"
+        lib = "tf" if tf else "ops"
+        lines.append(f"{', '.join(step.slots)} = {lib}.split({target}, {how}, axis=-1)")
+    lines.append("")
+    return lines
+
+
+def _tidy(lines: list[str]) -> tuple[str, ...]:
+    """One blank line between blocks, none doubled, none at either end."""
+    out: list[str] = []
+    for line in lines:
+        if line == "" and (not out or out[-1] == ""):
             continue
         out.append(line)
     while out and out[-1] == "":
         out.pop()
     return tuple(out)
+
+
+def _scan_lines(ir: CellIR, printer) -> tuple[str, ...]:
+    """The body of the layer's parallel path: one associative scan per state, then the rest
+    of the step evaluated for all steps at once."""
+    if ir.scan is None:
+        return ()
+    lines = []
+    for lin in ir.scan:
+        st = next(s for s in ir.states if s.name == lin.state)
+        lines.append(f"# {next(s.equation for s in ir.steps if isinstance(s, Statement) and s.target == lin.state)}")
+        lines.append(f"{lin.state} = _linear_scan({printer.doprint(lin.decay)}, {printer.doprint(lin.drive)}, "
+                     f"{st.prev}, keep)")
+    scanned = {lin.state for lin in ir.scan}
+    for step in ir.steps:
+        if isinstance(step, Statement) and not step.hoistable and step.target not in scanned:
+            lines.append(f"# {step.equation}")
+            lines.append(f"{step.target} = {printer.doprint(step.expr)}")
+        elif isinstance(step, Product) and not step.hoistable:
+            lines += [line for line in _product_lines(ir, step, step.operands, True, step.target, None, True,
+                                                      printer, False) if line]
+    return tuple(lines)
 
 
 def _weight_code(w: Weight, scope, lib: str, tf: bool) -> WeightCode:

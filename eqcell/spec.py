@@ -24,6 +24,12 @@ RESERVED = frozenset({
     "self", "keras", "ops", "np", "tf", "tf_keras", "inputs", "states", "training", "mask",
     "super", "cls", "backend", "activations", "initializers", "regularizers", "constraints",
     "DropoutRNNCell", "config", "kwargs", "units", "input_dim", "batch_size", "dtype", "numpy",
+    # attributes and methods of the generated cell and layer: a weight of that name would replace them
+    "dropout", "recurrent_dropout", "seed", "seed_generator", "use_bias", "built", "cell", "build",
+    "call", "step", "state_size", "output_size", "get_config", "from_config", "get_initial_state",
+    "symbol_weights", "set_symbol_weights", "project_inputs", "recurrent_step", "inner_loop",
+    "add_weight", "get_dropout_mask", "get_recurrent_dropout_mask", "compute_dtype", "parallel_scan",
+    "name", "trainable", "weights", "variables",
 })
 
 
@@ -200,9 +206,9 @@ def _build(file: str, text: str) -> Spec:
     def fail(message, node, hint=""):
         raise SpecError(message, span_of(node.start_mark, node.end_mark), hint)
 
-    def mapping(node, what) -> list[tuple[Any, Any]]:
+    def mapping(node, what, hint="") -> list[tuple[Any, Any]]:
         if not isinstance(node, yaml.MappingNode):
-            fail(f"{what} must be a mapping, got {_kind(node)}", node)
+            fail(f"{what} must be a mapping, got {_kind(node)}", node, hint)
         seen: dict[str, Any] = {}
         for key, _ in node.value:
             if not isinstance(key, yaml.ScalarNode):
@@ -214,12 +220,12 @@ def _build(file: str, text: str) -> Spec:
             seen[key.value] = key
         return node.value
 
-    def scalar(node, what, types=(str,)):
+    def scalar(node, what, types=(str,), hint=""):
         if not isinstance(node, yaml.ScalarNode):
-            fail(f"{what} must be {_names(types)}, got {_kind(node)}", node)
+            fail(f"{what} must be {_names(types)}, got {_kind(node)}", node, hint)
         value = yaml.constructor.SafeConstructor().construct_object(node)
         if isinstance(value, bool) and bool not in types or not isinstance(value, types):
-            fail(f"{what} must be {_names(types)}, got {_describe(value)}", node)
+            fail(f"{what} must be {_names(types)}, got {_describe(value)}", node, hint)
         return Located(value, span_of(node.start_mark, node.end_mark))
 
     def identifier(node, what) -> Located:
@@ -227,7 +233,7 @@ def _build(file: str, text: str) -> Spec:
         check_identifier(loc.value, loc.span, what)
         return loc
 
-    top = mapping(root, "the top level of a spec")
+    top = mapping(root, "the top level of a spec", "a spec is keys and values: `name: MyCell`, `equations: |`, ...")
     fields: dict[str, tuple[Any, Any]] = {}
     for key, value in top:
         if key.value not in KEYS:
@@ -261,10 +267,10 @@ def _build(file: str, text: str) -> Spec:
         states = tuple(identifier(item, "a `states` entry") for item in node.value)
 
     eq_node = fields["equations"][1]
-    eq_loc = scalar(eq_node, "`equations`")
+    block_hint = "write `equations: |` and one equation per line below it"
+    eq_loc = scalar(eq_node, "`equations`", hint=block_hint)
     if eq_node.style == ">" or eq_node.style != "|" and eq_node.end_mark.line > eq_node.start_mark.line:
-        fail("`equations` must be a literal block: YAML joins the lines of this one", eq_node,
-             "write `equations: |` and one equation per line below it")
+        fail("`equations` must be a literal block: YAML joins the lines of this one", eq_node, block_hint)
     equations = _equation_lines(eq_node, eq_loc.value, lines, file)
 
     activations = []
@@ -320,9 +326,12 @@ def _build(file: str, text: str) -> Spec:
 
 def check_identifier(name: str, span: Span, what: str) -> None:
     """Refuse names that cannot become Python identifiers in the generated module."""
-    if not name.isidentifier() or not name.isascii():
+    if not name.isidentifier():
         raise SpecError(f"{what} {name!r} is not a valid Python identifier", span,
                         "use letters, digits and underscores, not starting with a digit")
+    if not name.isascii():
+        raise SpecError(f"{what} {name!r} is not ASCII", span,
+                        "generated names are ASCII; spell Greek letters out (beta, or \\beta in LaTeX)")
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         raise SpecError(f"{what} {name!r} is a Python keyword", span, "choose another name")
     if name.startswith("__") and name.endswith("__"):
@@ -365,7 +374,7 @@ def _kind(node) -> str:
 
 
 def _describe(value) -> str:
-    return f"{type(value).__name__} {value!r}"
+    return "nothing" if value is None else f"{type(value).__name__} {value!r}"
 
 
 def _names(types) -> str:

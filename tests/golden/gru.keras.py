@@ -5,6 +5,7 @@ import numpy as np
 
 import keras
 from keras import ops
+from keras.src.backend import rnn
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 
@@ -124,18 +125,26 @@ class GRUCell(keras.layers.Layer, DropoutRNNCell):
         self.built = True
 
     def call(self, inputs, states, training=False):
-        h_tm1 = states[0] if isinstance(states, (list, tuple)) else states  # h_{t-1}
         if training and 0.0 < self.dropout < 1.0:
             inputs = inputs * self.get_dropout_mask(inputs)
-        h_tm1_dp = h_tm1
-        if training and 0.0 < self.recurrent_dropout < 1.0:
-            h_tm1_dp = h_tm1 * self.get_recurrent_dropout_mask(h_tm1)
+        return self.recurrent_step(self.project_inputs(inputs), states, training=training)
 
+    def project_inputs(self, inputs):
+        """The input-only part of the step, for one step or for a whole sequence at once."""
         # kernel = [W_iz | W_ir | W_in], bias[0] = [b_iz | b_ir | b_in]
         z_x = ops.matmul(inputs, self.kernel)
         if self.use_bias:
             z_x = z_x + self.bias[0]
         x_iz, x_ir, x_in = ops.split(z_x, 3, axis=-1)
+        return [x_iz, x_ir, x_in]
+
+    def recurrent_step(self, projected, states, training=False):
+        """The part of the step that reads the state, from `project_inputs`' values."""
+        x_iz, x_ir, x_in = projected
+        h_tm1 = states[0] if isinstance(states, (list, tuple)) else states  # h_{t-1}
+        h_tm1_dp = h_tm1
+        if training and 0.0 < self.recurrent_dropout < 1.0:
+            h_tm1_dp = h_tm1 * self.get_recurrent_dropout_mask(h_tm1)
 
         # recurrent_kernel = [W_hz | W_hr | W_hn], bias[1] = [b_hz | b_hr | b_hn]
         z_h = ops.matmul(h_tm1_dp, self.recurrent_kernel)
@@ -232,10 +241,12 @@ class GRUCell(keras.layers.Layer, DropoutRNNCell):
 
 @keras.saving.register_keras_serializable(package="eqcell")
 class GRU(keras.layers.RNN):
-    """The full-sequence layer of GRUCell: `keras.layers.RNN(GRUCell(...))` as one layer.
+    """The full-sequence layer of GRUCell: `keras.layers.RNN(GRUCell(...))`, faster.
 
     Takes GRUCell's arguments and the usual RNN arguments (`return_sequences`, `return_state`,
     `go_backwards`, `stateful`, `unroll`); weights and config match `RNN(GRUCell(...))`.
+    Every input-only product is computed for all steps at once, before the loop (one matmul over
+    batch * time); the loop steps only the part that reads the state.
     """
 
     def __init__(
@@ -246,11 +257,11 @@ class GRU(keras.layers.RNN):
         go_backwards=False,
         stateful=False,
         unroll=False,
-        zero_output_for_mask=None,
+        zero_output_for_mask=False,
         **kwargs,
     ):
         cell_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in self._cell_arguments}
-        cell = GRUCell(units, name="grucell", dtype=kwargs.get("dtype"), trainable=kwargs.get("trainable", True), **cell_kwargs)
+        cell = GRUCell(units, name="gru_cell", dtype=kwargs.get("dtype"), trainable=kwargs.get("trainable", True), **cell_kwargs)
         super().__init__(
             cell,
             return_sequences=return_sequences,
@@ -279,6 +290,29 @@ class GRU(keras.layers.RNN):
         "recurrent_dropout",
         "seed",
     )
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        cell = self.cell
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        if training and 0.0 < cell.dropout < 1.0:
+            sequences = sequences * ops.expand_dims(cell.get_dropout_mask(sequences[:, 0, :]), axis=1)
+        projected = cell.project_inputs(sequences)
+
+        def step(projected_t, states):
+            return cell.recurrent_step(projected_t, states, training=training)
+
+        return rnn(
+            step,
+            projected,
+            initial_state,
+            go_backwards=self.go_backwards,
+            mask=mask,
+            unroll=self.unroll,
+            input_length=sequences.shape[1],
+            zero_output_for_mask=self.zero_output_for_mask,
+            return_all_outputs=self.return_sequences,
+        )
 
     def get_config(self):
         config = super().get_config()

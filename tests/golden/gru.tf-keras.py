@@ -132,20 +132,28 @@ class GRUCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
         self.built = True
 
     def call(self, inputs, states, training=None):
-        h_tm1 = states[0] if isinstance(states, (list, tuple)) else states  # h_{t-1}
         dp_mask = self.get_dropout_mask_for_cell(inputs, training)
         if dp_mask is not None:
             inputs = inputs * dp_mask
-        h_tm1_dp = h_tm1
-        rec_dp_mask = self.get_recurrent_dropout_mask_for_cell(h_tm1, training)
-        if rec_dp_mask is not None:
-            h_tm1_dp = h_tm1 * rec_dp_mask
+        return self.recurrent_step(self.project_inputs(inputs), states, training=training)
 
+    def project_inputs(self, inputs):
+        """The input-only part of the step, for one step or for a whole sequence at once."""
         # kernel = [W_iz | W_ir | W_in], bias[0] = [b_iz | b_ir | b_in]
         z_x = tf.matmul(inputs, self.kernel)
         if self.use_bias:
             z_x = z_x + self.bias[0]
         x_iz, x_ir, x_in = tf.split(z_x, 3, axis=-1)
+        return [x_iz, x_ir, x_in]
+
+    def recurrent_step(self, projected, states, training=None):
+        """The part of the step that reads the state, from `project_inputs`' values."""
+        x_iz, x_ir, x_in = projected
+        h_tm1 = states[0] if isinstance(states, (list, tuple)) else states  # h_{t-1}
+        h_tm1_dp = h_tm1
+        rec_dp_mask = self.get_recurrent_dropout_mask_for_cell(h_tm1, training)
+        if rec_dp_mask is not None:
+            h_tm1_dp = h_tm1 * rec_dp_mask
 
         # recurrent_kernel = [W_hz | W_hr | W_hn], bias[1] = [b_hz | b_hr | b_hn]
         z_h = tf.matmul(h_tm1_dp, self.recurrent_kernel)
@@ -263,7 +271,7 @@ class GRU(tf_keras.layers.RNN):
         **kwargs,
     ):
         cell_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in self._cell_arguments}
-        cell = GRUCell(units, name="grucell", dtype=kwargs.get("dtype"), trainable=kwargs.get("trainable", True), **cell_kwargs)
+        cell = GRUCell(units, name="gru_cell", dtype=kwargs.get("dtype"), trainable=kwargs.get("trainable", True), **cell_kwargs)
         super().__init__(
             cell,
             return_sequences=return_sequences,

@@ -5,6 +5,7 @@ import numpy as np
 
 import keras
 from keras import ops
+from keras.src.backend import rnn
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 
@@ -129,18 +130,28 @@ class LSTMCell(keras.layers.Layer, DropoutRNNCell):
         self.built = True
 
     def call(self, inputs, states, training=False):
-        h_tm1, c_tm1 = states  # h_{t-1}, c_{t-1}
         if training and 0.0 < self.dropout < 1.0:
             inputs = inputs * self.get_dropout_mask(inputs)
+        return self.recurrent_step(self.project_inputs(inputs), states, training=training)
+
+    def project_inputs(self, inputs):
+        """The input-only part of the step, for one step or for a whole sequence at once."""
+        # kernel = [W_i | W_f | W_c | W_o], bias = [b_i | b_f | b_c | b_o]
+        z_x = ops.matmul(inputs, self.kernel)
+        if self.use_bias:
+            z_x = z_x + self.bias
+        return [z_x]
+
+    def recurrent_step(self, projected, states, training=False):
+        """The part of the step that reads the state, from `project_inputs`' values."""
+        z_x = projected[0]
+        h_tm1, c_tm1 = states  # h_{t-1}, c_{t-1}
         h_tm1_dp = h_tm1
         if training and 0.0 < self.recurrent_dropout < 1.0:
             h_tm1_dp = h_tm1 * self.get_recurrent_dropout_mask(h_tm1)
 
-        # kernel = [W_i | W_f | W_c | W_o], recurrent_kernel = [U_i | U_f | U_c | U_o], bias = [b_i | b_f | b_c | b_o]
-        z = ops.matmul(inputs, self.kernel)
-        z = z + ops.matmul(h_tm1_dp, self.recurrent_kernel)
-        if self.use_bias:
-            z = z + self.bias
+        # recurrent_kernel = [U_i | U_f | U_c | U_o]
+        z = z_x + ops.matmul(h_tm1_dp, self.recurrent_kernel)
         z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
 
         # i_t = sigmoid(W_i x_t + U_i h_{t-1} + b_i)
@@ -235,10 +246,12 @@ class LSTMCell(keras.layers.Layer, DropoutRNNCell):
 
 @keras.saving.register_keras_serializable(package="eqcell")
 class LSTM(keras.layers.RNN):
-    """The full-sequence layer of LSTMCell: `keras.layers.RNN(LSTMCell(...))` as one layer.
+    """The full-sequence layer of LSTMCell: `keras.layers.RNN(LSTMCell(...))`, faster.
 
     Takes LSTMCell's arguments and the usual RNN arguments (`return_sequences`, `return_state`,
     `go_backwards`, `stateful`, `unroll`); weights and config match `RNN(LSTMCell(...))`.
+    Every input-only product is computed for all steps at once, before the loop (one matmul over
+    batch * time); the loop steps only the part that reads the state.
     """
 
     def __init__(
@@ -249,11 +262,11 @@ class LSTM(keras.layers.RNN):
         go_backwards=False,
         stateful=False,
         unroll=False,
-        zero_output_for_mask=None,
+        zero_output_for_mask=False,
         **kwargs,
     ):
         cell_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in self._cell_arguments}
-        cell = LSTMCell(units, name="lstmcell", dtype=kwargs.get("dtype"), trainable=kwargs.get("trainable", True), **cell_kwargs)
+        cell = LSTMCell(units, name="lstm_cell", dtype=kwargs.get("dtype"), trainable=kwargs.get("trainable", True), **cell_kwargs)
         super().__init__(
             cell,
             return_sequences=return_sequences,
@@ -282,6 +295,29 @@ class LSTM(keras.layers.RNN):
         "recurrent_dropout",
         "seed",
     )
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        cell = self.cell
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        if training and 0.0 < cell.dropout < 1.0:
+            sequences = sequences * ops.expand_dims(cell.get_dropout_mask(sequences[:, 0, :]), axis=1)
+        projected = cell.project_inputs(sequences)
+
+        def step(projected_t, states):
+            return cell.recurrent_step(projected_t, states, training=training)
+
+        return rnn(
+            step,
+            projected,
+            initial_state,
+            go_backwards=self.go_backwards,
+            mask=mask,
+            unroll=self.unroll,
+            input_length=sequences.shape[1],
+            zero_output_for_mask=self.zero_output_for_mask,
+            return_all_outputs=self.return_sequences,
+        )
 
     def get_config(self):
         config = super().get_config()

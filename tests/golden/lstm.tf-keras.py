@@ -137,20 +137,30 @@ class LSTMCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
         self.built = True
 
     def call(self, inputs, states, training=None):
-        h_tm1, c_tm1 = states  # h_{t-1}, c_{t-1}
         dp_mask = self.get_dropout_mask_for_cell(inputs, training)
         if dp_mask is not None:
             inputs = inputs * dp_mask
+        return self.recurrent_step(self.project_inputs(inputs), states, training=training)
+
+    def project_inputs(self, inputs):
+        """The input-only part of the step, for one step or for a whole sequence at once."""
+        # kernel = [W_i | W_f | W_c | W_o], bias = [b_i | b_f | b_c | b_o]
+        z_x = tf.matmul(inputs, self.kernel)
+        if self.use_bias:
+            z_x = z_x + self.bias
+        return [z_x]
+
+    def recurrent_step(self, projected, states, training=None):
+        """The part of the step that reads the state, from `project_inputs`' values."""
+        z_x = projected[0]
+        h_tm1, c_tm1 = states  # h_{t-1}, c_{t-1}
         h_tm1_dp = h_tm1
         rec_dp_mask = self.get_recurrent_dropout_mask_for_cell(h_tm1, training)
         if rec_dp_mask is not None:
             h_tm1_dp = h_tm1 * rec_dp_mask
 
-        # kernel = [W_i | W_f | W_c | W_o], recurrent_kernel = [U_i | U_f | U_c | U_o], bias = [b_i | b_f | b_c | b_o]
-        z = tf.matmul(inputs, self.kernel)
-        z = z + tf.matmul(h_tm1_dp, self.recurrent_kernel)
-        if self.use_bias:
-            z = z + self.bias
+        # recurrent_kernel = [U_i | U_f | U_c | U_o]
+        z = z_x + tf.matmul(h_tm1_dp, self.recurrent_kernel)
         z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
 
         # i_t = sigmoid(W_i x_t + U_i h_{t-1} + b_i)
@@ -266,7 +276,7 @@ class LSTM(tf_keras.layers.RNN):
         **kwargs,
     ):
         cell_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in self._cell_arguments}
-        cell = LSTMCell(units, name="lstmcell", dtype=kwargs.get("dtype"), trainable=kwargs.get("trainable", True), **cell_kwargs)
+        cell = LSTMCell(units, name="lstm_cell", dtype=kwargs.get("dtype"), trainable=kwargs.get("trainable", True), **cell_kwargs)
         super().__init__(
             cell,
             return_sequences=return_sequences,

@@ -122,20 +122,30 @@ class SimpleRNNCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
         self.built = True
 
     def call(self, inputs, states, training=None):
-        h_tm1 = states[0] if isinstance(states, (list, tuple)) else states  # h_{t-1}
         dp_mask = self.get_dropout_mask_for_cell(inputs, training)
         if dp_mask is not None:
             inputs = inputs * dp_mask
+        return self.recurrent_step(self.project_inputs(inputs), states, training=training)
+
+    def project_inputs(self, inputs):
+        """The input-only part of the step, for one step or for a whole sequence at once."""
+        # kernel = [W], bias = [b]
+        z_x = tf.matmul(inputs, self.kernel)
+        if self.use_bias:
+            z_x = z_x + self.bias
+        return [z_x]
+
+    def recurrent_step(self, projected, states, training=None):
+        """The part of the step that reads the state, from `project_inputs`' values."""
+        z_x = projected[0]
+        h_tm1 = states[0] if isinstance(states, (list, tuple)) else states  # h_{t-1}
         h_tm1_dp = h_tm1
         rec_dp_mask = self.get_recurrent_dropout_mask_for_cell(h_tm1, training)
         if rec_dp_mask is not None:
             h_tm1_dp = h_tm1 * rec_dp_mask
 
-        # kernel = [W], recurrent_kernel = [U], bias = [b]
-        z = tf.matmul(inputs, self.kernel)
-        z = z + tf.matmul(h_tm1_dp, self.recurrent_kernel)
-        if self.use_bias:
-            z = z + self.bias
+        # recurrent_kernel = [U]
+        z = z_x + tf.matmul(h_tm1_dp, self.recurrent_kernel)
 
         # h_t = tanh(W x_t + U h_{t-1} + b)
         h = self.activation(z)
@@ -231,7 +241,7 @@ class SimpleRNN(tf_keras.layers.RNN):
         **kwargs,
     ):
         cell_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in self._cell_arguments}
-        cell = SimpleRNNCell(units, name="simplernncell", dtype=kwargs.get("dtype"), trainable=kwargs.get("trainable", True), **cell_kwargs)
+        cell = SimpleRNNCell(units, name="simple_rnn_cell", dtype=kwargs.get("dtype"), trainable=kwargs.get("trainable", True), **cell_kwargs)
         super().__init__(
             cell,
             return_sequences=return_sequences,

@@ -1,0 +1,160 @@
+"""The generated full-sequence layer equals `RNN(cell)`: outputs, final states and gradients,
+for every shipped spec, with masks, go_backwards and dropout; the parallel scan equals the loop.
+
+Backend-agnostic: tests/test_backends.py runs this file again under JAX and PyTorch."""
+import sys
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+from keras import ops  # noqa: E402
+
+import eqcell  # noqa: E402
+from conftest import SHIPPED  # noqa: E402
+
+SCAN_SPECS = [p.stem for p in SHIPPED if eqcell.analyze(p).scan is not None]
+
+
+def classes(spec):
+    cell = eqcell.load(spec)
+    return cell, getattr(sys.modules[cell.__module__], eqcell.analyze(spec).layer)
+
+
+def loss_and_grads(model, x):
+    """d(sum(outputs**2) + sum(states))/d(weights), on whichever backend runs."""
+    backend = keras.backend.backend()
+
+    def loss_of(outputs):
+        return ops.sum(outputs[0] ** 2) + sum(ops.sum(s) for s in outputs[1:])
+
+    if backend == "tensorflow":
+        import tensorflow as tf
+        with tf.GradientTape() as tape:
+            loss = loss_of(model(x))
+        return [np.asarray(g) for g in tape.gradient(loss, model.trainable_weights)]
+    if backend == "jax":
+        import jax
+        trainable = [v.value for v in model.trainable_variables]
+        frozen = [v.value for v in model.non_trainable_variables]
+
+        def f(values):
+            outputs, _ = model.stateless_call(values, frozen, x)
+            return loss_of(outputs)
+        return [np.asarray(g) for g in jax.grad(f)(trainable)]
+    if backend == "torch":
+        loss = loss_of(model(x))
+        loss.backward()
+        return [v.value.grad.detach().cpu().numpy() for v in model.trainable_weights]
+    pytest.skip(f"no gradient helper for backend {backend}")
+
+
+def jax_repeats_first_state(spec):
+    """keras/src/backend/jax/rnn.py fills masked steps with states[0] ("assume the first state is
+    the previous output"); TF and torch repeat the last output. The two differ when the output is
+    not the first state (QRNN's h = o * c): the scan follows TF, so compare only where they agree."""
+    ir = eqcell.analyze(spec)
+    return keras.backend.backend() == "jax" and ir.output != ir.states[0].name
+
+
+def build_pair(spec, units, timesteps, features, masked, **rnn_kwargs):
+    cell, layer = classes(spec)
+    inputs = keras.Input((timesteps, features))
+    seq = keras.layers.Masking(0.0)(inputs) if masked else inputs
+    reference = keras.Model(inputs, keras.layers.RNN(cell(units), return_sequences=True, return_state=True,
+                                                     **rnn_kwargs)(seq))
+    fast = keras.Model(inputs, layer(units, return_sequences=True, return_state=True, **rnn_kwargs)(seq))
+    rng = np.random.default_rng(7)
+    weights = [rng.standard_normal(w.shape).astype("float32") * 0.5 for w in reference.get_weights()]
+    reference.set_weights(weights)
+    fast.set_weights(weights)
+    return reference, fast
+
+
+def data(batch, timesteps, features, masked, seed=0):
+    x = np.random.default_rng(seed).standard_normal((batch, timesteps, features)).astype("float32")
+    if masked and timesteps > 4:  # trailing padding, leading padding, a hole in the middle
+        x[0, -3:] = 0.0
+        x[1, :2] = 0.0
+        x[2, 4] = 0.0
+    return x
+
+
+def assert_close(a, b, what, tol=1e-5):
+    a, b = np.asarray(a), np.asarray(b)
+    scale = max(1.0, float(np.max(np.abs(b))))
+    np.testing.assert_allclose(a, b, rtol=tol, atol=tol * scale, err_msg=what)
+
+
+@pytest.mark.parametrize("variant", ["plain", "go_backwards", "masked"])
+@pytest.mark.parametrize("spec", [p.stem for p in SHIPPED])
+def test_layer_equals_rnn_of_cell(spec, variant):
+    masked = variant == "masked"
+    kwargs = {"go_backwards": True} if variant == "go_backwards" else {}
+    if masked and jax_repeats_first_state(spec):
+        pytest.skip("Keras's JAX loop repeats states[0], not the last output, at masked steps")
+    reference, fast = build_pair(spec, 5, 9, 4, masked, **kwargs)
+    x = data(3, 9, 4, masked)
+    for got, want in zip(fast(x), reference(x)):
+        assert_close(ops.convert_to_numpy(got), ops.convert_to_numpy(want), f"{spec} {variant} forward")
+    for got, want in zip(loss_and_grads(fast, x), loss_and_grads(reference, x)):
+        assert_close(got, want, f"{spec} {variant} gradient")
+
+
+@pytest.mark.parametrize("spec", [p.stem for p in SHIPPED])
+def test_same_weights_and_config_as_rnn_of_cell(spec):
+    reference, fast = build_pair(spec, 3, 4, 2, False)
+    assert [w.shape for w in fast.get_weights()] == [w.shape for w in reference.get_weights()]
+    layer = fast.layers[-1]
+    config = layer.get_config()
+    assert type(layer).from_config(config).get_config() == config
+    cell_config = {k: v for k, v in reference.layers[-1].cell.get_config().items() if k not in ("name", "trainable", "dtype")}
+    assert {k: config[k] for k in cell_config} == cell_config
+
+
+@pytest.mark.parametrize("spec", [p.stem for p in SHIPPED])
+def test_dropout_in_training_uses_one_mask_per_sequence(spec):
+    cell_cls, layer_cls = classes(spec)
+    x = data(4, 6, 3, False)
+    args = dict(return_sequences=True, dropout=0.5, recurrent_dropout=0.3, seed=11)
+    reference = keras.layers.RNN(cell_cls(4, dropout=0.5, recurrent_dropout=0.3, seed=11), return_sequences=True)
+    fast = layer_cls(4, **args)
+    reference(x)
+    fast(x)
+    fast.set_weights(reference.get_weights())
+    want = ops.convert_to_numpy(reference(x, training=True))
+    got = ops.convert_to_numpy(fast(x, training=True))
+    assert_close(got, want, f"{spec} dropout")
+    assert_close(ops.convert_to_numpy(fast(x)), ops.convert_to_numpy(reference(x)), f"{spec} inference")
+
+
+@pytest.mark.skipif(not SCAN_SPECS, reason="no shipped spec is state-linear")
+@pytest.mark.parametrize("timesteps", [1, 7, 300, 4096])
+@pytest.mark.parametrize("spec", SCAN_SPECS)
+def test_parallel_scan_equals_sequential_loop(spec, timesteps):
+    _, layer_cls = classes(spec)
+    masked = not jax_repeats_first_state(spec)
+    inputs = keras.Input((timesteps, 3))
+    seq = keras.layers.Masking(0.0)(inputs) if masked else inputs
+    outs = {}
+    x = data(3, timesteps, 3, masked, seed=timesteps)
+    for scan in (True, False):
+        for backwards in (False, True):
+            layer = layer_cls(6, return_sequences=True, return_state=True, go_backwards=backwards,
+                              parallel_scan=scan, seed=1)
+            model = keras.Model(inputs, layer(seq))
+            if not outs:
+                weights = [np.random.default_rng(3).standard_normal(w.shape).astype("float32") * 0.5
+                           for w in model.get_weights()]
+            model.set_weights(weights)
+            outs[scan, backwards] = [ops.convert_to_numpy(t) for t in model(x)]
+    for backwards in (False, True):
+        for got, want in zip(outs[True, backwards], outs[False, backwards]):
+            assert_close(got, want, f"{spec} T={timesteps} go_backwards={backwards}")
+
+
+def test_scan_reason_is_reported():
+    assert eqcell.analyze("mingru").scan is not None
+    assert "parallel scan" in eqcell.analyze("qrnn").scan_reason
+    assert eqcell.analyze("slstm").scan is None
+    assert "sequential" in eqcell.analyze("slstm").scan_reason

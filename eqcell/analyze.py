@@ -650,7 +650,7 @@ class _Analysis:
             if hoistable:
                 hoist.add(name)
             statements[name] = Statement(name, expr, self.equation_text(name), hoistable,
-                                         self.variables[name].span)
+                                         self.variables[name].span, self.var_size[name])
         steps = self.topo_steps(products, statements, order)
         projected = self.projected(steps)
         scan, reason = self.linear_states(states, expressions, hoist, products)

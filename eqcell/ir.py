@@ -114,6 +114,7 @@ class Statement:
     equation: str                # the equation in canonical plain syntax, for the comment
     hoistable: bool
     span: Span
+    size: str                    # "units" or a named size
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,6 +66,8 @@ class Context:
     project_lines: tuple[str, ...]
     step_lines: tuple[str, ...]
     projected_return: str
+    projected_width: str                            # code: how many features project_inputs returns
+    custom_initial_state: bool                      # some state does not start at zeros
     projected_unpack: str
     scan_lines: tuple[str, ...]
     scan_reason: str
@@ -156,16 +158,18 @@ def build_context(ir: CellIR, target: str) -> Context:
         activations=tuple((a.arg, a.default) for a in ir.activations),
         weight_args=tuple(weight_arg(w) for w in trainable),
         sizes=ir.sizes, has_bias=ir.has_bias,
-        state_size="[" + ", ".join(state_sizes) + "]",
+        state_size=state_sizes[0] if tf and len(state_sizes) == 1 else "[" + ", ".join(state_sizes) + "]",
         output_size=scope[ir.output_size],
         square_input=ir.square_input, weights=weights,
-        unpack_states=_unpack(ir),
+        unpack_states=_unpack(ir, tf),
         input_dropout=True,
         recurrent_dropout=next((s.prev for s in ir.states if s.name == ir.recurrent_state
                                 and _has_recurrent_operand(ir)), ""),
         project_lines=project_lines,
         step_lines=step_lines,
         projected_return="[" + ", ".join(projected) + "]",
+        projected_width=_projected_width(ir),
+        custom_initial_state=any(s.initial != "zeros" for s in ir.states),
         projected_unpack=(f"{projected[0]} = projected[0]" if len(projected) == 1
                           else f"{', '.join(projected)} = projected"),
         scan_lines=() if tf else _scan_lines(ir, printer),
@@ -174,7 +178,7 @@ def build_context(ir: CellIR, target: str) -> Context:
         state_names=tuple(s.name for s in ir.states),
         output=ir.output,
         cell_name=snake_case(ir.name),
-        returns=f"{ir.output}, [{', '.join(s.name for s in ir.states)}]",
+        returns=_returns(ir, tf),
         initial_states=tuple(_initial_state(s, scope, tf) for s in ir.states),
         symbol_layout=_symbol_layout(ir, scope),
         uses_layer_norm=ir.uses_layer_norm,
@@ -213,12 +217,21 @@ def _has_recurrent_operand(ir: CellIR) -> bool:
     return any(op.dropout == "recurrent" for step in ir.steps if isinstance(step, Product) for op in step.operands)
 
 
-def _unpack(ir: CellIR) -> str:
+def _unpack(ir: CellIR, tf: bool) -> str:
     prevs = [s.prev for s in ir.states]
     comment = ", ".join(f"{s.name}_{{t-1}}" for s in ir.states)
     if len(prevs) == 1:
-        return f"{prevs[0]} = states[0] if isinstance(states, (list, tuple)) else states  # {comment}"
+        nested = "tf.nest.is_nested(states)" if tf else "isinstance(states, (list, tuple))"
+        return f"{prevs[0]} = states[0] if {nested} else states  # {comment}"
     return f"{', '.join(prevs)} = states  # {comment}"
+
+
+def _returns(ir: CellIR, tf: bool) -> str:
+    """`h, [h, c]`; a single state comes back in the structure it came in, as tf_keras's GRUCell does."""
+    names = [s.name for s in ir.states]
+    if tf and len(names) == 1:
+        return f"{ir.output}, [{names[0]}] if tf.nest.is_nested(states) else {names[0]}"
+    return f"{ir.output}, [{', '.join(names)}]"
 
 
 def _sections(ir: CellIR, printer, tf: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -296,6 +309,26 @@ def _tidy(lines: list[str]) -> tuple[str, ...]:
     while out and out[-1] == "":
         out.pop()
     return tuple(out)
+
+
+def _projected_width(ir: CellIR) -> str:
+    """Total feature width of `project_inputs`' values, as code in the layer's scope."""
+    widths: dict[str, Dim] = {ir.input: Dim(((1, "input_dim"),))}
+    for step in ir.steps:
+        if isinstance(step, Statement):
+            widths[step.target] = Dim(((1, step.size),))
+        else:
+            widths.update(zip(step.slots, step.widths))
+            if step.partial:
+                total = Dim(())
+                for w in step.widths:
+                    total = total.plus(w)
+                widths[step.partial] = total
+    total = Dim(())
+    for name in ir.projected:
+        total = total.plus(widths[name])
+    scope = {"units": "cell.units", "input_dim": "sequences.shape[-1]", **{s: f"cell.{s}" for s in ir.sizes}}
+    return total.code(scope)
 
 
 def _scan_lines(ir: CellIR, printer) -> tuple[str, ...]:

@@ -86,15 +86,21 @@ def assert_close(a, b, what, tol=1e-5):
     np.testing.assert_allclose(a, b, rtol=tol, atol=tol * scale, err_msg=what)
 
 
-@pytest.mark.parametrize("variant", ["plain", "go_backwards", "masked"])
+# short T (unrolled on TF), long T (a loop), wide inputs (projected before the loop), masks, backwards
+VARIANTS = {"plain": (9, 4), "go_backwards": (9, 4), "masked": (9, 4), "long": (40, 4),
+            "long_masked": (40, 4), "wide": (9, 40), "wide_masked_backwards": (40, 40)}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
 @pytest.mark.parametrize("spec", [p.stem for p in SHIPPED])
 def test_layer_equals_rnn_of_cell(spec, variant):
-    masked = variant == "masked"
-    kwargs = {"go_backwards": True} if variant == "go_backwards" else {}
+    masked = "masked" in variant
+    kwargs = {"go_backwards": True} if "backwards" in variant else {}
     if masked and jax_repeats_first_state(spec):
         pytest.skip("Keras's JAX loop repeats states[0], not the last output, at masked steps")
-    reference, fast = build_pair(spec, 5, 9, 4, masked, **kwargs)
-    x = data(3, 9, 4, masked)
+    timesteps, features = VARIANTS[variant]
+    reference, fast = build_pair(spec, 5, timesteps, features, masked, **kwargs)
+    x = data(3, timesteps, features, masked)
     for got, want in zip(fast(x), reference(x)):
         assert_close(ops.convert_to_numpy(got), ops.convert_to_numpy(want), f"{spec} {variant} forward")
     for got, want in zip(loss_and_grads(fast, x), loss_and_grads(reference, x)):

@@ -95,7 +95,7 @@ class GRUCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
 
     @property
     def state_size(self):
-        return [self.units]
+        return self.units
 
     @property
     def output_size(self):
@@ -149,7 +149,7 @@ class GRUCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
     def recurrent_step(self, projected, states, training=None):
         """The part of the step that reads the state, from `project_inputs`' values."""
         x_iz, x_ir, x_in = projected
-        h_tm1 = states[0] if isinstance(states, (list, tuple)) else states  # h_{t-1}
+        h_tm1 = states[0] if tf.nest.is_nested(states) else states  # h_{t-1}
         h_tm1_dp = h_tm1
         rec_dp_mask = self.get_recurrent_dropout_mask_for_cell(h_tm1, training)
         if rec_dp_mask is not None:
@@ -169,15 +169,13 @@ class GRUCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
         n = self.activation(x_in + r*h_hn)
         # h_t = z_t*h_{t-1} + (1 - z_t)*n_t
         h = z*h_tm1 + (1 - z)*n
-        return h, [h]
+        return h, [h] if tf.nest.is_nested(states) else h
 
     def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
         if inputs is not None:
             batch_size, dtype = tf.shape(inputs)[0], inputs.dtype
         dtype = dtype or self.dtype or tf_keras.backend.floatx()
-        return [
-            tf.zeros([batch_size, self.units], dtype=dtype),
-        ]
+        return tf.zeros([batch_size, self.units], dtype=dtype)
 
     def get_config(self):
         config = {

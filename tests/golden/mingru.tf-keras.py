@@ -78,7 +78,7 @@ class MinGRUCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
 
     @property
     def state_size(self):
-        return [self.units]
+        return self.units
 
     @property
     def output_size(self):
@@ -130,19 +130,17 @@ class MinGRUCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
     def recurrent_step(self, projected, states, training=None):
         """The part of the step that reads the state, from `project_inputs`' values."""
         z, htilde = projected
-        h_tm1 = states[0] if isinstance(states, (list, tuple)) else states  # h_{t-1}
+        h_tm1 = states[0] if tf.nest.is_nested(states) else states  # h_{t-1}
 
         # h_t = (1 - z_t)*h_{t-1} + z_t*htilde_t
         h = (1 - z)*h_tm1 + z*htilde
-        return h, [h]
+        return h, [h] if tf.nest.is_nested(states) else h
 
     def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
         if inputs is not None:
             batch_size, dtype = tf.shape(inputs)[0], inputs.dtype
         dtype = dtype or self.dtype or tf_keras.backend.floatx()
-        return [
-            tf.zeros([batch_size, self.units], dtype=dtype),
-        ]
+        return tf.zeros([batch_size, self.units], dtype=dtype)
 
     def get_config(self):
         config = {

@@ -84,7 +84,7 @@ class QRNNCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
 
     @property
     def state_size(self):
-        return [self.units]
+        return self.units
 
     @property
     def output_size(self):
@@ -138,21 +138,19 @@ class QRNNCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
     def recurrent_step(self, projected, states, training=None):
         """The part of the step that reads the state, from `project_inputs`' values."""
         z, f, o = projected
-        c_tm1 = states[0] if isinstance(states, (list, tuple)) else states  # c_{t-1}
+        c_tm1 = states[0] if tf.nest.is_nested(states) else states  # c_{t-1}
 
         # c_t = f_t*c_{t-1} + (1 - f_t)*z_t
         c = f*c_tm1 + (1 - f)*z
         # h_t = o_t*c_t
         h = o*c
-        return h, [c]
+        return h, [c] if tf.nest.is_nested(states) else c
 
     def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
         if inputs is not None:
             batch_size, dtype = tf.shape(inputs)[0], inputs.dtype
         dtype = dtype or self.dtype or tf_keras.backend.floatx()
-        return [
-            tf.zeros([batch_size, self.units], dtype=dtype),
-        ]
+        return tf.zeros([batch_size, self.units], dtype=dtype)
 
     def get_config(self):
         config = {

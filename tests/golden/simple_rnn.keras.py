@@ -9,6 +9,13 @@ from keras.src.backend import rnn
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 
+def _unroll_pays(timesteps):
+    """TensorFlow runs short loops faster unrolled (no while-loop bookkeeping per step).
+
+    Only without a mask: Keras's unrolled TF loop ignores `zero_output_for_mask`."""
+    return keras.backend.backend() == "tensorflow" and timesteps is not None and timesteps <= 32
+
+
 @keras.saving.register_keras_serializable(package="eqcell")
 class SimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
     """The fully connected recurrent cell of keras.layers.SimpleRNN (an Elman network).
@@ -266,19 +273,24 @@ class SimpleRNN(keras.layers.RNN):
             mask = mask[0]
         if training and 0.0 < cell.dropout < 1.0:
             sequences = sequences * ops.expand_dims(cell.get_dropout_mask(sequences[:, 0, :]), axis=1)
-        projected = cell.project_inputs(sequences)
+        # Project all steps at once when that does not widen what the loop reads: with few input
+        # features, the loop is cheaper reading x_t and projecting it per step (measured on CPU).
+        hoist = sequences.shape[-1] >= cell.units
+        loop_inputs = cell.project_inputs(sequences) if hoist else sequences
 
-        def step(projected_t, states):
+        def step(inputs_t, states):
+            projected_t = inputs_t if hoist else cell.project_inputs(inputs_t)
             return cell.recurrent_step(projected_t, states, training=training)
 
+        timesteps = sequences.shape[1]
         return rnn(
             step,
-            projected,
+            loop_inputs,
             initial_state,
             go_backwards=self.go_backwards,
             mask=mask,
-            unroll=self.unroll,
-            input_length=sequences.shape[1],
+            unroll=self.unroll or (mask is None and _unroll_pays(timesteps)),
+            input_length=timesteps,
             zero_output_for_mask=self.zero_output_for_mask,
             return_all_outputs=self.return_sequences,
         )

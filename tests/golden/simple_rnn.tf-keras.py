@@ -85,7 +85,7 @@ class SimpleRNNCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
 
     @property
     def state_size(self):
-        return [self.units]
+        return self.units
 
     @property
     def output_size(self):
@@ -138,7 +138,7 @@ class SimpleRNNCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
     def recurrent_step(self, projected, states, training=None):
         """The part of the step that reads the state, from `project_inputs`' values."""
         z_x = projected[0]
-        h_tm1 = states[0] if isinstance(states, (list, tuple)) else states  # h_{t-1}
+        h_tm1 = states[0] if tf.nest.is_nested(states) else states  # h_{t-1}
         h_tm1_dp = h_tm1
         rec_dp_mask = self.get_recurrent_dropout_mask_for_cell(h_tm1, training)
         if rec_dp_mask is not None:
@@ -149,15 +149,13 @@ class SimpleRNNCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
 
         # h_t = tanh(W x_t + U h_{t-1} + b)
         h = self.activation(z)
-        return h, [h]
+        return h, [h] if tf.nest.is_nested(states) else h
 
     def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
         if inputs is not None:
             batch_size, dtype = tf.shape(inputs)[0], inputs.dtype
         dtype = dtype or self.dtype or tf_keras.backend.floatx()
-        return [
-            tf.zeros([batch_size, self.units], dtype=dtype),
-        ]
+        return tf.zeros([batch_size, self.units], dtype=dtype)
 
     def get_config(self):
         config = {

@@ -37,8 +37,8 @@ class _GeneratedLoader(importlib.abc.SourceLoader):
 def load(spec: str | Path, target: str = "keras"):
     """The generated cell class, imported from memory and registered for serialization.
 
-    The module stays in `sys.modules` as `eqcell_generated_<name>_<target>_<digest>`, and its
-    full-sequence layer is reachable as `cls.layer_class`."""
+    The module stays in `sys.modules` as `eqcell_generated_<name>_<target>_<digest>`; its
+    full-sequence layer is `sys.modules[cls.__module__].<layer name>` (`load_layer` returns it)."""
     ir = _analyze(spec)
     code = render(ir, target)
     name = f"eqcell_generated_{ir.name}_{target.replace('-', '_')}_{ir.digest}"
@@ -52,6 +52,10 @@ def load(spec: str | Path, target: str = "keras"):
         except BaseException:
             del sys.modules[name]
             raise
-    module = sys.modules[name]
-    cls = getattr(module, ir.name)
-    return cls
+    return getattr(sys.modules[name], ir.name)
+
+
+def load_layer(spec: str | Path, target: str = "keras"):
+    """The generated full-sequence layer class (e.g. `SLSTM`), imported as `load` does."""
+    cell = load(spec, target)
+    return getattr(sys.modules[cell.__module__], _analyze(spec).layer)

@@ -103,11 +103,6 @@ class _Analysis:
                     self.fail(f"variable {ref.name!r} is used but never defined", ref.span,
                               did_you_mean(ref.name, self.variables) or
                               f"add an equation `{ref.name}_t = ...`, or drop the time index if it is a parameter")
-        for name in self.spec_sizes_values():
-            pass
-
-    def spec_sizes_values(self):
-        return [v.value for _, v in self.spec.sizes]
 
     # -- order ----------------------------------------------------------------------------
     def step_deps(self, eq: Equation) -> list[str]:
@@ -274,8 +269,6 @@ class _Analysis:
             members_var[ra] = members_var.get(ra, False) or members_var.get(rb, False)
             return ra
 
-        counter = iter(range(1 << 30))
-
         def visit(expr, eq) -> str | None:
             if expr.is_Number:
                 return None
@@ -308,8 +301,6 @@ class _Analysis:
             cls = visit(eq.expr, eq)
             if cls is not None:
                 union("v:" + eq.target, cls, eq)
-        for eq in self.equations:  # highway terms: x_t combined with units-sized values
-            pass
 
         def resolve(key) -> str:
             root = find(key)

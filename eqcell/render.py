@@ -136,9 +136,8 @@ def build_context(ir: CellIR, target: str) -> Context:
                                                   f"(default: `{a.default}`)."))
     if ir.has_bias:
         args.append(Arg("use_bias", "True", "Boolean, whether the fused `bias` weight is used."))
-    trainable = [w for w in ir.weights if w.kind != "initial_state" or True]
     for kind in ("initializer", "regularizer", "constraint"):
-        for w in trainable:
+        for w in ir.weights:
             default = f'"{w.default_initializer}"' if kind == "initializer" else "None"
             args.append(Arg(f"{weight_arg(w)}_{kind}", default, f"{kind.capitalize()} for `{w.name}`."))
     args += [Arg("dropout", "0.0", "Float in [0, 1): fraction of the inputs to drop (one mask per sequence)."),
@@ -156,7 +155,7 @@ def build_context(ir: CellIR, target: str) -> Context:
         doc_lines=tuple(_docstring_safe(line) for line in _doc_lines(ir)),
         args=tuple(args),
         activations=tuple((a.arg, a.default) for a in ir.activations),
-        weight_args=tuple(weight_arg(w) for w in trainable),
+        weight_args=tuple(weight_arg(w) for w in ir.weights),
         sizes=ir.sizes, has_bias=ir.has_bias,
         state_size=state_sizes[0] if tf and len(state_sizes) == 1 else "[" + ", ".join(state_sizes) + "]",
         output_size=scope[ir.output_size],

@@ -164,3 +164,21 @@ def test_scan_reason_is_reported():
     assert "parallel scan" in eqcell.analyze("qrnn").scan_reason
     assert eqcell.analyze("slstm").scan is None
     assert "sequential" in eqcell.analyze("slstm").scan_reason
+
+
+@pytest.mark.skipif(not SCAN_SPECS, reason="no shipped spec is state-linear")
+@pytest.mark.parametrize("jit_compile", [False, True])
+@pytest.mark.parametrize("timesteps", [5, 40])
+@pytest.mark.parametrize("spec", SCAN_SPECS)
+def test_scan_layer_trains_in_a_compiled_model(spec, timesteps, jit_compile):
+    """The scan keeps static shapes (a Dense after it builds) and compiles under XLA."""
+    if jit_compile and keras.backend.backend() == "torch":
+        pytest.skip("jit_compile is not the torch backend's default path")
+    _, layer_cls = classes(spec)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((timesteps, 3)), layer_cls(4), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", jit_compile=jit_compile)
+    x, y = data(8, timesteps, 3, False), np.ones((8, 1), "float32")
+    losses = [float(model.train_on_batch(x, y)) for _ in range(3)]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+    assert model.predict_on_batch(x).shape == (8, 1)

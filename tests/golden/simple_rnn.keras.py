@@ -10,10 +10,18 @@ from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 
 def _unroll_pays(timesteps):
-    """TensorFlow runs short loops faster unrolled (no while-loop bookkeeping per step).
+    """TensorFlow runs short loops faster unrolled (no while-loop bookkeeping per step), except
+    under XLA (`jit_compile=True`), which compiles a loop better than a long unrolled graph.
 
     Only without a mask: Keras's unrolled TF loop ignores `zero_output_for_mask`."""
-    return keras.backend.backend() == "tensorflow" and timesteps is not None and timesteps <= 32
+    if keras.backend.backend() != "tensorflow" or timesteps is None or timesteps > 32:
+        return False
+    try:
+        import tensorflow as tf
+        from tensorflow.python.ops.control_flow_util import GraphOrParentsInXlaContext
+    except ImportError:
+        return False
+    return not GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
 
 
 @keras.saving.register_keras_serializable(package="eqcell")

@@ -842,7 +842,8 @@ class _Analysis:
                  for p in products if not p.hoistable for slot in p.slots}
         out = []
         for st in states:
-            expr = self.inline(expressions[st.name], expressions, hoist).xreplace(mixes)
+            with evaluate(False):  # an evaluated Add would import sympy.tensor (40 ms) for nothing
+                expr = self.inline(expressions[st.name], expressions, hoist).xreplace(mixes)
             prev = sympy.Symbol(st.prev)
             split = affine(expr, prev)
             if split is None:

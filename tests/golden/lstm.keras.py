@@ -265,8 +265,10 @@ class LSTM(keras.layers.RNN):
 
     Takes LSTMCell's arguments and the usual RNN arguments (`return_sequences`, `return_state`,
     `go_backwards`, `stateful`, `unroll`); weights and config match `RNN(LSTMCell(...))`.
-    Every input-only product is computed for all steps at once, before the loop (one matmul over
-    batch * time); the loop steps only the part that reads the state.
+    The cell is split in two: `project_inputs` (everything that reads the input only) and
+    `recurrent_step`. When the input has at least as many features as the projection, the
+    projection runs once for all steps before the loop (one matmul over batch * time); short
+    loops are unrolled on TensorFlow.
     """
 
     def __init__(

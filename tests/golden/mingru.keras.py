@@ -263,8 +263,10 @@ class MinGRU(keras.layers.RNN):
 
     Takes MinGRUCell's arguments and the usual RNN arguments (`return_sequences`, `return_state`,
     `go_backwards`, `stateful`, `unroll`); weights and config match `RNN(MinGRUCell(...))`.
-    Every input-only product is computed for all steps at once, before the loop (one matmul over
-    batch * time); the loop steps only the part that reads the state.
+    The cell is split in two: `project_inputs` (everything that reads the input only) and
+    `recurrent_step`. When the input has at least as many features as the projection, the
+    projection runs once for all steps before the loop (one matmul over batch * time); short
+    loops are unrolled on TensorFlow.
     Path: every state is s_t = a_t * s_{t-1} + b_t with a_t, b_t from the input only: parallel scan; `parallel_scan=False` steps it in a loop instead.
     """
 

@@ -36,56 +36,69 @@ def cli():
     """
 
 
-def _source(spec: str) -> str | Path:
-    if spec == "-":
-        return click.get_text_stream("stdin").read()
-    return spec
+def _analyze(spec: str):
+    """The CellIR of SPEC (`-`: standard input); a spec error becomes exit 2."""
+    from .analyze import analyze
+    from .spec import load_spec
+
+    try:
+        if spec == "-":
+            return analyze(load_spec(click.get_text_stream("stdin").read(), display_name="<stdin>"))
+        return analyze(spec)
+    except SpecError as err:
+        raise SpecFailed(str(err)) from None
 
 
 @cli.command()
 @click.argument("spec")
 @click.option("-o", "--output", "output", default=None, metavar="PATH",
-              help="File to write; `-` for standard output. Default: <spec name>_cell.py in the current folder.")
+              help="File to write; `-` for standard output. Default: the class name in snake_case "
+                   "(SLSTMCell -> slstm_cell.py) in the current folder.")
 @click.option("--target", type=TARGET, default="keras", show_default=True,
               help="keras: a Keras 3 cell (TF, JAX, torch); tf-keras: a tf_keras AbstractRNNCell.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 def generate(spec, output, target, force):
     """Generate the cell module for SPEC."""
-    from .analyze import analyze
     from .render import render, snake_case
     from .write import write_atomic
 
-    try:
-        ir = analyze(_source(spec))
-    except SpecError as err:
-        raise SpecFailed(str(err)) from None
+    ir = _analyze(spec)
     code = render(ir, target)
     if output == "-":
         click.echo(code, nl=False)
         return
     path = Path(output) if output else Path(f"{snake_case(ir.name)}.py")
+    if path.is_dir() or output and output.endswith(("/", "\\")):
+        raise click.UsageError(f"{output} is a folder; give a file name, e.g. {path / f'{snake_case(ir.name)}.py'}")
+    if not path.parent.is_dir():
+        raise click.UsageError(f"folder {path.parent} does not exist; create it first")
     if path.exists() and not force:
         raise click.UsageError(f"{path} exists; pass --force to overwrite it")
-    if path.is_dir():
-        raise click.UsageError(f"{path} is a folder; give a file name")
-    write_atomic(path, code)
+    try:
+        write_atomic(path, code)
+    except OSError as err:
+        raise click.UsageError(f"cannot write {path}: {err.strerror}") from None
     click.echo(f"wrote {path} ({ir.name}, {ir.layer}; target {target})", err=True)
 
 
 @cli.command()
 @click.argument("specs", nargs=-1, required=True)
 def check(specs):
-    """Validate each SPEC and print a one-line summary; exit 2 on the first error."""
-    from .analyze import analyze
-
+    """Validate every SPEC: one line each (ok, or its first error); exit 2 if any failed."""
+    failed = 0
     for spec in specs:
         try:
-            ir = analyze(_source(spec))
-        except SpecError as err:
-            raise SpecFailed(str(err)) from None
+            ir = _analyze(spec)
+        except SpecFailed as err:
+            failed += 1
+            click.echo(err.format_message(), err=True)
+            continue
         states = ", ".join(s.name for s in ir.states)
-        click.echo(f"{spec}: ok: {ir.name}, {len(ir.equations)} equations, states [{states}], "
-                   f"{len(ir.params)} parameters in {len(ir.weights)} weights")
+        count = len(ir.equations)
+        click.echo(f"{'<stdin>' if spec == '-' else spec}: ok: {ir.name}, {count} equation{'s' * (count != 1)}, "
+                   f"states [{states}], {len(ir.params)} parameters in {len(ir.weights)} weights")
+    if failed:
+        raise click.exceptions.Exit(2)
 
 
 @cli.command()
@@ -97,13 +110,9 @@ def check(specs):
               help="Units for the parameter count.")
 def show(spec, latex, input_dim, units):
     """Show SPEC as eqcell understands it: equations, states, weights, parameter count."""
-    from .analyze import analyze
     from .show import describe
 
-    try:
-        ir = analyze(_source(spec))
-    except SpecError as err:
-        raise SpecFailed(str(err)) from None
+    ir = _analyze(spec)
     click.echo(describe(ir, latex=latex, units=units, input_dim=input_dim or units))
 
 

@@ -448,8 +448,9 @@ class _Parser:
                     return self._call(nodes.ALIASES.get(tok.value, tok.value), tok)
                 if not tok.value[0].isupper():
                     self.fail(f"unknown function {tok.value!r}", tok,
-                              (did_you_mean(tok.value, KNOWN_FUNCTIONS) or f"functions: {', '.join(nodes.FUNCTIONS)}.")
-                              + f" For a matrix product, write `{tok.value} @ (...)`.")
+                              did_you_mean(tok.value, KNOWN_FUNCTIONS)
+                              or f"functions: {', '.join(nodes.FUNCTIONS)}; a matrix applied to a bracket "
+                                 f"starts with a capital letter (`U(...)`), or write `{tok.value} @ (...)`")
                 self.refs.append(Ref(tok.value, None, self._span(tok)))
                 return nodes.matmul(sympy.Symbol(tok.value), self._bracketed(tok))
             self.refs.append(Ref(tok.value, tok.time, self._span(tok)))

@@ -1,9 +1,7 @@
 """`eqcell show`: the cell as eqcell understands it, for a human."""
 from __future__ import annotations
 
-import sympy
-
-from .ir import CellIR, Statement
+from .ir import CellIR
 
 
 def describe(ir: CellIR, latex: bool = False, units: int = 32, input_dim: int = 32) -> str:
@@ -13,7 +11,6 @@ def describe(ir: CellIR, latex: bool = False, units: int = 32, input_dim: int = 
         lines.append("  " + ir.description.splitlines()[0])
     lines.append("")
     lines.append("equations (as parsed):")
-    statements = {s.target: s for s in ir.steps if isinstance(s, Statement)}
     for eq in ir.equations:
         lines.append(f"  {_latex(eq) if latex else eq}")
     lines.append("")
@@ -40,9 +37,10 @@ def describe(ir: CellIR, latex: bool = False, units: int = 32, input_dim: int = 
     lines.append("")
     named = ", ".join(f"{s}={units}" for s in ir.sizes)
     lines.append(f"parameter count for units={units}, input_dim={input_dim}{', ' + named if named else ''}: {total}")
-    hoisted = [s.target for s in ir.steps if getattr(s, "hoistable", False)]
     lines.append("")
-    lines.append("input-only (computed for all steps before the loop): " + (", ".join(hoisted) or "none"))
+    when = ("the layer's scan runs it for all steps at once" if ir.scan else
+            "the layer runs it for all steps at once when the input has at least as many features")
+    lines.append(f"input-only part (project_inputs; {when}): " + ", ".join(ir.projected))
     lines.append(f"path: {ir.scan_reason}")
     if ir.square_input:
         lines.append("note: the input is combined element-wise with the state: input_dim must equal units")

@@ -172,10 +172,12 @@ def _decode(data: bytes, file: str) -> str:
     return text
 
 
-def load_spec(source: str | Path) -> Spec:
-    """Read and check a spec's YAML structure; equations stay text for the parser."""
+def load_spec(source: str | Path, display_name: str | None = None) -> Spec:
+    """Read and check a spec's YAML structure; equations stay text for the parser.
+
+    `display_name` names YAML text in messages (default `<string>`), e.g. `<stdin>`."""
     file, text = resolve_source(source)
-    return _build(file, text)
+    return _build(display_name or file, text)
 
 
 def _build(file: str, text: str) -> Spec:

@@ -124,3 +124,25 @@ def test_console_script_and_python_m(tmp_path):
                          capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "class SimpleRNNCell(" in out.stdout
+
+
+def test_missing_output_folder_is_a_usage_error(tmp_path):
+    result = run("generate", "slstm", "-o", str(tmp_path / "nope" / "cell.py"))
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+    assert not (tmp_path / "nope").exists()
+
+
+def test_output_folder_is_a_usage_error(tmp_path):
+    result = run("generate", "slstm", "-o", str(tmp_path))
+    assert result.exit_code == 2
+    assert "is a folder" in result.output
+
+
+def test_check_reports_every_spec_and_fails_if_any_failed(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: BadCell\nequations: |\n  h_t = sigmod(W x_t + U h_{t-1})\n")
+    result = CliRunner().invoke(cli, ["check", "slstm", str(bad), "gru"])
+    assert result.exit_code == 2
+    assert result.stdout.count(": ok: ") == 2
+    assert "unknown function 'sigmod'" in result.stderr

@@ -171,7 +171,7 @@ def build_context(ir: CellIR, target: str) -> Context:
         custom_initial_state=any(s.initial != "zeros" for s in ir.states),
         projected_unpack=(f"{projected[0]} = projected[0]" if len(projected) == 1
                           else f"{', '.join(projected)} = projected"),
-        scan_lines=() if tf else _scan_lines(ir, printer),
+        scan_lines=() if tf else _scan_lines(ir, _cell_printer(ir, names, exposed)),
         scan_reason=ir.scan_reason,
         state_prevs=tuple(s.prev for s in ir.states),
         state_names=tuple(s.name for s in ir.states),
@@ -259,7 +259,7 @@ def _sections(ir: CellIR, printer, tf: bool) -> tuple[tuple[str, ...], tuple[str
 
 
 def _product_lines(ir, step: Product, operands, with_bias: bool, target: str, start: str | None,
-                   split: bool, printer, tf: bool) -> list[str]:
+                   split: bool, printer, tf: bool, owner: str = "self") -> list[str]:
     matmul = "tf.matmul" if tf else "ops.matmul"
     parts = []
     for op in operands:
@@ -274,19 +274,19 @@ def _product_lines(ir, step: Product, operands, with_bias: bool, target: str, st
         operand = printer.doprint(op.expr)
         if op.dropout == "recurrent":
             operand = f"{operand}_dp"
-        product = f"{matmul}({operand}, self.{op.weight})"
+        product = f"{matmul}({operand}, {owner}.{op.weight})"
         if i == 0:
             lines.append(f"{target} = {start} + {product}" if start else f"{target} = {product}")
         else:
             lines.append(f"{target} = {target} + {product}")
     if step.bias and with_bias:
-        lines.append("if self.use_bias:")
-        lines.append(f"    {target} = {target} + self.{step.bias}{row}")
+        lines.append(f"if {owner}.use_bias:")
+        lines.append(f"    {target} = {target} + {owner}.{step.bias}{row}")
     if split and len(step.slots) > 1:
         if len({w.text() for w in step.widths}) == 1:
             how = str(len(step.slots))
         else:
-            scope = {"units": "self.units", **{s: f"self.{s}" for s in ir.sizes}}
+            scope = {"units": f"{owner}.units", **{s: f"{owner}.{s}" for s in ir.sizes}}
             cuts, acc = [], Dim(())
             for w in step.widths[:-1]:
                 acc = acc.plus(w)
@@ -310,6 +310,12 @@ def _tidy(lines: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _cell_printer(ir: CellIR, names: dict[str, str], exposed: dict[str, str]) -> KerasPrinter:
+    """A printer for code in the layer, where the cell's weights and activations are `cell.*`."""
+    in_layer = {k: v.replace("self.", "cell.", 1) for k, v in names.items()}
+    return KerasPrinter(in_layer, {k: v.replace("self.", "cell.", 1) for k, v in exposed.items()})
+
+
 def _projected_width(ir: CellIR) -> str:
     """Total feature width of `project_inputs`' values, as code in the layer's scope."""
     widths: dict[str, Dim] = {ir.input: Dim(((1, "input_dim"),))}
@@ -331,8 +337,8 @@ def _projected_width(ir: CellIR) -> str:
 
 
 def _scan_lines(ir: CellIR, printer) -> tuple[str, ...]:
-    """The body of the layer's parallel path: one associative scan per state, then the rest
-    of the step evaluated for all steps at once."""
+    """The body of the layer's parallel path: one scan per state, then the rest of the step
+    evaluated for all steps at once. It runs in the layer, so the cell's weights are `cell.*`."""
     if ir.scan is None:
         return ()
     lines = []
@@ -340,7 +346,7 @@ def _scan_lines(ir: CellIR, printer) -> tuple[str, ...]:
         st = next(s for s in ir.states if s.name == lin.state)
         lines.append(f"# {next(s.equation for s in ir.steps if isinstance(s, Statement) and s.target == lin.state)}")
         lines.append(f"{lin.state} = _linear_scan({printer.doprint(lin.decay)}, {printer.doprint(lin.drive)}, "
-                     f"{st.prev}, keep)")
+                     f"{st.prev}, keep, frame)")
     scanned = {lin.state for lin in ir.scan}
     for step in ir.steps:
         if isinstance(step, Statement) and not step.hoistable and step.target not in scanned:
@@ -348,7 +354,7 @@ def _scan_lines(ir: CellIR, printer) -> tuple[str, ...]:
             lines.append(f"{step.target} = {printer.doprint(step.expr)}")
         elif isinstance(step, Product) and not step.hoistable:
             lines += [line for line in _product_lines(ir, step, step.operands, True, step.target, None, True,
-                                                      printer, False) if line]
+                                                      printer, False, owner="cell") if line]
     return tuple(lines)
 
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 
 FILES = ["tests/test_numeric_keras.py", "tests/test_slstm_reference.py", "tests/test_fast_layer.py",
-         "tests/test_serialization.py"]
+         "tests/test_serialization.py", "tests/test_more_cells.py"]
 NEEDS = {"jax": "jax", "torch": "torch"}
 
 

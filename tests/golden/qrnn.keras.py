@@ -26,15 +26,19 @@ def _unroll_pays(timesteps):
     return not GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
 
 
-def _linear_scan(decay, drive, initial, keep):
+def _linear_scan(decay, drive, initial, keep, frame):
     """s_t = decay_t * s_{t-1} + drive_t along axis 1 for every t at once, from s_0 = initial.
+
+    `decay` and `drive` may be numbers or per-feature weights; `frame` (batch, T, 1) gives them
+    their batch and time axes.
 
     Where `keep` is 0 (a masked step) the state carries over unchanged. On JAX (and for an
     unknown length), `ops.associative_scan`: O(log T) depth. Elsewhere a two-level blocked scan,
     which the TF and torch CPU runtimes execute faster: the T steps are cut into about sqrt(T)
     chunks, all chunks are scanned together (sqrt(T) vectorized steps), the chunk boundaries
     are chained (sqrt(T) steps) and folded back in. Both exact: no division, no logarithm."""
-    decay, drive = decay + ops.zeros_like(drive), drive + ops.zeros_like(decay)
+    zeros = frame + ops.zeros_like(ops.expand_dims(initial, axis=1))  # (batch, T, features)
+    decay, drive = decay + zeros, drive + zeros
     if keep is not None:
         decay, drive = keep * decay + (1.0 - keep), keep * drive
     steps, features = decay.shape[1], decay.shape[-1]
@@ -355,7 +359,9 @@ class QRNN(keras.layers.RNN):
 
     def _scan(self, projected, initial_state, mask):
         """Every state is s_t = a_t * s_{t-1} + b_t with a_t, b_t from the input only, so all
-        steps are evaluated at once by an associative scan (O(log T) depth), not a loop."""
+        steps are evaluated at once by a scan (`_linear_scan`), not a step loop."""
+        cell = self.cell
+        frame = ops.zeros_like(projected[0][..., :1])  # (batch, T, 1)
         keep = None if mask is None else ops.expand_dims(ops.cast(mask, self.compute_dtype), axis=-1)
         if self.go_backwards:
             projected = [ops.flip(value, axis=1) for value in projected]
@@ -363,7 +369,7 @@ class QRNN(keras.layers.RNN):
         z, f, o = projected
         c_tm1, = initial_state
         # c_t = f_t*c_{t-1} + (1 - f_t)*z_t
-        c = _linear_scan(f, (1 - f)*z, c_tm1, keep)
+        c = _linear_scan(f, (1 - f)*z, c_tm1, keep, frame)
         # h_t = o_t*c_t
         h = o*c
         outputs = h
@@ -371,7 +377,7 @@ class QRNN(keras.layers.RNN):
             if self.zero_output_for_mask:
                 outputs = outputs * keep
             else:
-                outputs = _linear_scan(1.0 - keep, keep * outputs, ops.zeros_like(outputs[:, 0]), None)
+                outputs = _linear_scan(1.0 - keep, keep * outputs, ops.zeros_like(outputs[:, 0]), None, frame)
         return outputs[:, -1], outputs, [c[:, -1]]
 
     def get_config(self):

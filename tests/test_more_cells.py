@@ -1,0 +1,180 @@
+"""Cells beyond the shipped ones, as papers write them: the generated layer equals RNN(cell)
+(outputs, states, gradients) and both targets build; minGRU and QRNN equal numpy references
+written from their papers (not from the specs or the generated code)."""
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+from keras import ops  # noqa: E402
+
+import eqcell  # noqa: E402
+from test_fast_layer import assert_close, loss_and_grads  # noqa: E402
+
+CELLS = {
+    "peephole_lstm": """name: PeepholeLSTMCell
+equations: |
+  i_t = sigmoid(W_i x_t + U_i h_{t-1} + p_i * c_{t-1} + b_i)
+  f_t = sigmoid(W_f x_t + U_f h_{t-1} + p_f * c_{t-1} + b_f)
+  c_t = f_t * c_{t-1} + i_t * tanh(W_c x_t + U_c h_{t-1} + b_c)
+  o_t = sigmoid(W_o x_t + U_o h_{t-1} + p_o * c_t + b_o)
+  h_t = o_t * tanh(c_t)
+""",
+    "sru": """name: SRUCell
+equations: |
+  f_t = sigmoid(W_f x_t + v_f * c_{t-1} + b_f)
+  r_t = sigmoid(W_r x_t + v_r * c_{t-1} + b_r)
+  c_t = f_t * c_{t-1} + (1 - f_t) * (W x_t)
+  h_t = r_t * c_t + (1 - r_t) * x_t
+""",
+    "gru_reset_before": """name: GRUBeforeCell
+equations: |
+  z_t = sigmoid(W_z x_t + U_z h_{t-1} + b_z)
+  r_t = sigmoid(W_r x_t + U_r h_{t-1} + b_r)
+  n_t = tanh(W_n x_t + U_n(r_t * h_{t-1}) + b_n)
+  h_t = (1 - z_t) * h_{t-1} + z_t * n_t
+""",
+    "indrnn": """name: IndRNNCell
+equations: |
+  h_t = relu(W x_t + u * h_{t-1} + b)
+""",
+    "layer_norm_lstm": """name: LNLSTMCell
+equations: |
+  i_t = sigmoid(LN(W_i x_t) + LN(U_i h_{t-1}) + b_i)
+  f_t = sigmoid(W_f x_t + U_f h_{t-1} + b_f)
+  c_t = f_t * c_{t-1} + i_t * tanh(W_c x_t + U_c h_{t-1} + b_c)
+  h_t = tanh(LN(c_t))
+""",
+    "diagonal_linear": """name: DiagLinearCell
+output: y
+equations: |
+  h_t = a * h_{t-1} + B x_t
+  y_t = tanh(C h_t + d)
+""",
+    "mgu_latex": r"""name: MGUCell
+equations: |
+  f_t &= \sigma(W_f x_t + U_f h_{t-1} + b_f) \\
+  \tilde{h}_t &= \tanh(W_h x_t + U_h (f_t \odot h_{t-1}) + b_h) \\
+  h_t &= (1 - f_t) \odot h_{t-1} + f_t \odot \tilde{h}_t
+""",
+    "projection_lstm": """name: ProjLSTMCell
+sizes: {r: proj_units}
+equations: |
+  i_t = sigmoid(W_i x_t + U_i r_{t-1} + b_i)
+  f_t = sigmoid(W_f x_t + U_f r_{t-1} + b_f)
+  c_t = f_t * c_{t-1} + i_t * tanh(W_c x_t + U_c r_{t-1} + b_c)
+  o_t = sigmoid(W_o x_t + U_o r_{t-1} + b_o)
+  h_t = o_t * tanh(c_t)
+  r_t = P h_t
+""",
+    "running_sum_learned_start": """name: RunningSumCell
+initial_state: {s: learned}
+equations: |
+  s_t = s_{t-1} + W x_t
+""",
+    "many_functions": """name: ManyFunctionsCell
+output: y
+equations: |
+  a_t = exp(-abs(W_a x_t)) / (1 + softplus(U_a h_{t-1}))
+  h_t = a_t * h_{t-1} + sqrt(1 - a_t * a_t + 0.01) * tanh(W_h x_t)
+  y_t = gelu(h_t) - 0.5 * silu(h_t) + elu(h_t) * softsign(h_t) + hard_sigmoid(h_t) * log(1 + exp(h_t))
+""",
+}
+UNITS = 5
+
+
+def build(text, timesteps, features):
+    kwargs = {"proj_units": 3} if "proj_units" in text else {}
+    cell, layer = eqcell.load(text), eqcell.load_layer(text)
+    inputs = keras.Input((timesteps, features))
+    reference = keras.Model(inputs, keras.layers.RNN(cell(UNITS, **kwargs), return_sequences=True,
+                                                     return_state=True)(inputs))
+    fast = keras.Model(inputs, layer(UNITS, return_sequences=True, return_state=True, **kwargs)(inputs))
+    rng = np.random.default_rng(len(text))
+    weights = [rng.standard_normal(w.shape).astype("float32") * 0.4 for w in reference.get_weights()]
+    reference.set_weights(weights)
+    fast.set_weights(weights)
+    return reference, fast
+
+
+@pytest.mark.parametrize("shape", [(7, 4), (40, 40)], ids=["short-narrow", "long-wide"])
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_layer_equals_rnn_of_cell(name, shape):
+    timesteps, features = shape
+    if "SRUCell" in CELLS[name]:
+        features = UNITS  # the highway term needs input_dim == units
+    reference, fast = build(CELLS[name], timesteps, features)
+    x = np.random.default_rng(1).standard_normal((3, timesteps, features)).astype("float32")
+    for got, want in zip(fast(x), reference(x)):
+        assert np.all(np.isfinite(ops.convert_to_numpy(want)))
+        assert_close(ops.convert_to_numpy(got), ops.convert_to_numpy(want), f"{name} forward")
+    for got, want in zip(loss_and_grads(fast, x), loss_and_grads(reference, x)):
+        assert_close(got, want, f"{name} gradient")
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_tf_keras_target_builds_and_runs(name):
+    tf_keras = pytest.importorskip("tf_keras")
+    kwargs = {"proj_units": 3} if "proj_units" in CELLS[name] else {}
+    cell = eqcell.load(CELLS[name], target="tf-keras")
+    features = UNITS if "SRUCell" in CELLS[name] else 4
+    x = np.random.default_rng(2).standard_normal((2, 6, features)).astype("float32")
+    out = tf_keras.layers.RNN(cell(UNITS, **kwargs), return_sequences=True)(x)
+    assert np.all(np.isfinite(np.asarray(out)))
+
+
+def test_sru_requires_square_input():
+    cell = eqcell.load(CELLS["sru"])
+    with pytest.raises(ValueError, match="input_dim"):
+        keras.layers.RNN(cell(UNITS))(np.zeros((1, 3, UNITS + 1), "float32"))
+
+
+def sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def test_mingru_equals_paper_reference():
+    """Feng et al. (2024), minGRU: z_t = sigma(Linear(x_t)), h~_t = Linear(x_t),
+    h_t = (1 - z_t) * h_{t-1} + z_t * h~_t (their eq. in section 3.1), float64 numpy."""
+    layer_cls = eqcell.load_layer("mingru")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 50, 3)).astype("float32")
+    h0 = rng.standard_normal((2, UNITS)).astype("float32")
+    params = {"W_z": rng.standard_normal((UNITS, 3)), "b_z": rng.standard_normal(UNITS),
+              "W_h": rng.standard_normal((UNITS, 3)), "b_h": rng.standard_normal(UNITS)}
+    for scan in (True, False):
+        layer = layer_cls(UNITS, return_sequences=True, parallel_scan=scan)
+        layer(x, initial_state=[h0])
+        layer.cell.set_symbol_weights(params)
+        got = ops.convert_to_numpy(layer(x, initial_state=[h0]))
+        h, want = h0.astype("float64"), []
+        for t in range(x.shape[1]):
+            z = sigmoid(x[:, t] @ params["W_z"].T + params["b_z"])
+            h_tilde = x[:, t] @ params["W_h"].T + params["b_h"]
+            h = (1 - z) * h + z * h_tilde
+            want.append(h)
+        np.testing.assert_allclose(got, np.stack(want, axis=1), rtol=1e-5, atol=1e-5)
+
+
+def test_qrnn_fo_pooling_equals_paper_reference():
+    """Bradbury et al. (2017), QRNN with filter width 1: Z = tanh(W_z * X), F = sigma(W_f * X),
+    O = sigma(W_o * X) (eq. 1 with k = 1, plus biases), fo-pooling c_t = f_t . c_{t-1} +
+    (1 - f_t) . z_t, h_t = o_t . c_t (eq. 4)."""
+    layer_cls = eqcell.load_layer("qrnn")
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 40, 3)).astype("float32")
+    c0 = rng.standard_normal((2, UNITS)).astype("float32")
+    params = {f"{m}_{g}": rng.standard_normal((UNITS, 3) if m == "W" else UNITS) for g in "zfo" for m in "Wb"}
+    for scan in (True, False):
+        layer = layer_cls(UNITS, return_sequences=True, return_state=True, parallel_scan=scan)
+        layer(x, initial_state=[c0])
+        layer.cell.set_symbol_weights(params)
+        outputs, c_last = (ops.convert_to_numpy(t) for t in layer(x, initial_state=[c0]))
+        c, want = c0.astype("float64"), []
+        for t in range(x.shape[1]):
+            z = np.tanh(x[:, t] @ params["W_z"].T + params["b_z"])
+            f = sigmoid(x[:, t] @ params["W_f"].T + params["b_f"])
+            o = sigmoid(x[:, t] @ params["W_o"].T + params["b_o"])
+            c = f * c + (1 - f) * z
+            want.append(o * c)
+        np.testing.assert_allclose(outputs, np.stack(want, axis=1), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(c_last, c, rtol=1e-5, atol=1e-5)

@@ -656,6 +656,7 @@ class _Analysis:
             states=states, params=tuple(params), weights=tuple(weights), steps=tuple(steps),
             activations=tuple(activations), sizes=tuple(size_args),
             equations=tuple(self.equation_text(eq.target) for eq in self.equations),
+            parsed=tuple((eq.target, eq.expr) for eq in self.equations),
             uses_layer_norm=any(nodes.function_name(n) == "layer_norm" for _, n in self.all_nodes()),
             square_input=self.square_input, scan=scan, scan_reason=reason,
             projected=projected, has_bias=any(w.optional for w in weights), recurrent_state=recurrent)

@@ -149,6 +149,7 @@ class CellIR:
     activations: tuple[ActivationArg, ...]
     sizes: tuple[str, ...]                 # named sizes: constructor arguments
     equations: tuple[str, ...]             # canonical plain text, in the order written
+    parsed: tuple[tuple[str, sympy.Expr], ...]  # (variable, right side) as parsed, in the order written
     uses_layer_norm: bool
     square_input: bool                     # input_dim must equal units (a highway term)
     scan: tuple[LinearState, ...] | None   # every state linear with input-only coefficients

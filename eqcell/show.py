@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .ir import CellIR
+from .printing.latex import LatexPrinter, latex_name
 
 
 def describe(ir: CellIR, latex: bool = False, units: int = 32, input_dim: int = 32) -> str:
@@ -11,8 +12,11 @@ def describe(ir: CellIR, latex: bool = False, units: int = 32, input_dim: int = 
         lines.append("  " + ir.description.splitlines()[0])
     lines.append("")
     lines.append("equations (as parsed):")
-    for eq in ir.equations:
-        lines.append(f"  {_latex(eq) if latex else eq}")
+    if latex:
+        printer = LatexPrinter([target for target, _ in ir.parsed], ir.input)
+        lines += [f"  {latex_name(target)}_t &= {printer.doprint(expr)} \\\\" for target, expr in ir.parsed]
+    else:
+        lines += [f"  {eq}" for eq in ir.equations]
     lines.append("")
     lines.append("states (t-1 reads, in state-list order):")
     for s in ir.states:
@@ -45,9 +49,3 @@ def describe(ir: CellIR, latex: bool = False, units: int = 32, input_dim: int = 
     if ir.square_input:
         lines.append("note: the input is combined element-wise with the state: input_dim must equal units")
     return "\n".join(lines)
-
-
-def _latex(equation: str) -> str:
-    """A light LaTeX rendering of the canonical plain equation."""
-    out = equation.replace("*", r" \odot ").replace("sigmoid", r"\sigma").replace("tanh", r"\tanh")
-    return out.replace("_{t-1}", "_{t-1}").replace("= ", "&= ")

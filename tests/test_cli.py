@@ -146,3 +146,18 @@ def test_check_reports_every_spec_and_fails_if_any_failed(tmp_path):
     assert result.exit_code == 2
     assert result.stdout.count(": ok: ") == 2
     assert "unknown function 'sigmod'" in result.stderr
+
+
+@pytest.mark.parametrize("spec", SHIPPED, ids=lambda p: p.stem)
+def test_show_latex_parses_back_to_the_same_cell(spec):
+    """`show --latex` prints LaTeX that eqcell reads back into a byte-identical module."""
+    import eqcell
+    from eqcell.spec import load_spec
+
+    out = run("show", str(spec), "--latex").output
+    latex = out.split("equations (as parsed):\n")[1].split("\n\n")[0].splitlines()
+    head, _, rest = load_spec(spec).text.partition("equations: |\n")
+    tail = "".join(line + "\n" for line in rest.splitlines() if line.strip() and not line.startswith(" "))
+    respelled = head + "equations: |\n" + "".join(line + "\n" for line in latex) + tail
+    assert "\\\\" in respelled
+    assert eqcell.generate(respelled) == eqcell.generate(spec)

@@ -1,0 +1,52 @@
+"""Prints an equation as LaTeX that eqcell's own LaTeX reader parses back to the same cell."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..parse import GREEK, LATEX_ACCENTS
+from .base import EqPrinter
+
+LATEX_FUNCTIONS = {"sigmoid": r"\sigma", "tanh": r"\tanh", "exp": r"\exp", "log": r"\log"}
+ACCENTS = tuple(dict.fromkeys(LATEX_ACCENTS.values()))  # tilde, hat, bar
+
+
+def latex_name(name: str) -> str:
+    """W_xf -> W_{xf}, htilde -> \\tilde{h}, alpha -> \\alpha, proj -> \\mathrm{proj}."""
+    base, _, sub = name.partition("_")
+    accent = next((a for a in ACCENTS if base.endswith(a) and len(base) > len(a)), None)
+    core = base[: -len(accent)] if accent else base
+    core = core if len(core) == 1 else f"\\{core}" if core in GREEK else f"\\mathrm{{{core}}}"
+    out = f"\\{accent}{{{core}}}" if accent else core
+    return f"{out}_{{{sub}}}" if sub else out
+
+
+class LatexPrinter(EqPrinter):
+    def __init__(self, variables: Iterable[str], input_name: str):
+        self._variables, self._input = set(variables), input_name
+        super().__init__({}, {})
+
+    def doprint(self, expr):
+        return super().doprint(expr).replace("*", r" \odot ")
+
+    def _print_Symbol(self, expr):
+        name = expr.name
+        if name.endswith("_tm1") and name[:-4] in self._variables:
+            return self._timed(name[:-4], "t-1")
+        if name in self._variables or name == self._input:
+            return self._timed(name, "t")
+        return latex_name(name)
+
+    @staticmethod
+    def _timed(name: str, index: str) -> str:
+        return f"{latex_name(name)}_{{{index}}}" if len(index) > 1 else f"{latex_name(name)}_{index}"
+
+    def _print_ElementwiseBase(self, expr):
+        name = type(expr).__name__
+        head = LATEX_FUNCTIONS.get(name, f"\\operatorname{{{'LN' if name == 'layer_norm' else name}}}")
+        return f"{head}({self._print(expr.args[0])})"
+
+    def _print_MatVec(self, expr):
+        matrix, vector = expr.args
+        if vector.is_Symbol:
+            return f"{self._print(matrix)} {self._print(vector)}"
+        return f"{self._print(matrix)}({self._print(vector)})"

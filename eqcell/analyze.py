@@ -5,6 +5,7 @@ matrices that share an operand into one Keras weight, folds biases into the fuse
 orders the step, and marks what depends on the input only."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections import defaultdict
@@ -748,7 +749,7 @@ class _Analysis:
         with_bias = [f for g in groups for f in g if f.biases]
         stacked = len(with_bias) > 1 and set(bias_names.values()) == {"bias"}
         for gi, group in enumerate(groups):
-            operands, bias, row = [], None, None
+            operands = []
             for f in group:
                 dropout = ""
                 if f.operand == sympy.Symbol(self.input):
@@ -758,18 +759,29 @@ class _Analysis:
                 symbol = f.operand.name if f.operand.is_Symbol else ""
                 operand = self.rewrite_expr(f.operand)  # `U(W x_t)`: the inner product is a slice too
                 input_only = {s.name for s in operand.free_symbols} <= {self.input} | self.input_only_slots(out)
-                operands.append(Operand(symbol, operand, f.name, dropout, input_only))
-                if f.biases and bias is None:
-                    bias = bias_names[f.name]
-                    row = with_bias.index(f) if stacked else None
+                bias = bias_names[f.name] if f.biases else None
+                row = with_bias.index(f) if f.biases and stacked else None
+                operands.append(Operand(symbol, operand, f.name, dropout, input_only, bias, row))
+            operands = self.bias_with_input(operands)
             hoistable = all(op.hoistable for op in operands)
             mixed = not hoistable and any(op.hoistable for op in operands)
             target = self.product_targets[gi]
             partial = self.fresh_name(f"{target}_x") if mixed else None
             widths = tuple(Dim(((1, self.shapes[m][0]),)) for m in group[0].members)
-            out.append(Product(target, tuple(operands), bias, row, tuple(self.slots[gi]), widths,
-                               hoistable, partial))
+            out.append(Product(target, tuple(operands), tuple(self.slots[gi]), widths, hoistable, partial))
         return out
+
+    @staticmethod
+    def bias_with_input(operands: list[Operand]) -> list[Operand]:
+        """In a summed product, a bias added on the state's side moves to the input's side, so it
+        is added once for all steps with x @ kernel (the sum is the same)."""
+        free = [i for i, op in enumerate(operands) if op.hoistable and not op.bias]
+        for i, op in enumerate(operands):
+            if op.bias and not op.hoistable and free:
+                j = free.pop(0)
+                operands[j] = dataclasses.replace(operands[j], bias=op.bias, bias_row=op.bias_row)
+                operands[i] = dataclasses.replace(op, bias=None, bias_row=None)
+        return operands
 
     def projected(self, steps) -> tuple[str, ...]:
         """Input-only values that the recurrent part reads: what the layer precomputes for all steps."""

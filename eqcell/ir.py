@@ -91,6 +91,8 @@ class Operand:
     weight: str                  # "kernel"
     dropout: str                 # "input", "recurrent" or ""
     hoistable: bool              # depends on the input only: computed for all steps at once
+    bias: str | None             # the bias weight added to this product, or None
+    bias_row: int | None         # its row in a stacked bias (GRU's (2, 3 * units)), else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +101,6 @@ class Product:
 
     target: str                  # "z"
     operands: tuple[Operand, ...]
-    bias: str | None             # bias weight added, or None
-    bias_row: int | None
     slots: tuple[str, ...]       # names of the split parts: ("z_f", "z_c")
     widths: tuple[Dim, ...]
     hoistable: bool              # depends on the input only

@@ -247,28 +247,30 @@ def _sections(ir: CellIR, printer, tf: bool) -> tuple[tuple[str, ...], tuple[str
             out.append(f"{step.target} = {printer.doprint(step.expr)}")
             continue
         if step.hoistable:
-            project += _product_lines(ir, step, step.operands, True, step.target, None, True, printer, tf)
+            project += _product_lines(ir, step, step.operands, step.target, None, True, printer, tf)
         elif step.partial:
             hoisted = tuple(op for op in step.operands if op.hoistable)
             rest = tuple(op for op in step.operands if not op.hoistable)
-            project += _product_lines(ir, step, hoisted, True, step.partial, None, False, printer, tf)
-            step_part += _product_lines(ir, step, rest, False, step.target, step.partial, True, printer, tf)
+            project += _product_lines(ir, step, hoisted, step.partial, None, False, printer, tf)
+            step_part += _product_lines(ir, step, rest, step.target, step.partial, True, printer, tf)
         else:
-            step_part += _product_lines(ir, step, step.operands, True, step.target, None, True, printer, tf)
+            step_part += _product_lines(ir, step, step.operands, step.target, None, True, printer, tf)
     return _tidy(project), _tidy(step_part)
 
 
-def _product_lines(ir, step: Product, operands, with_bias: bool, target: str, start: str | None,
-                   split: bool, printer, tf: bool, owner: str = "self") -> list[str]:
+def _product_lines(ir, step: Product, operands, target: str, start: str | None, split: bool, printer,
+                   tf: bool, owner: str = "self") -> list[str]:
+    """`target = [start +] operand @ weight + ... [+ bias]`, then the split into the slots."""
     matmul = "tf.matmul" if tf else "ops.matmul"
     parts = []
     for op in operands:
         w = next(w for w in ir.weights if w.name == op.weight)
         parts.append(f"{w.name} = [{' | '.join(w.members)}]")
-    row = "" if step.bias_row is None else f"[{step.bias_row}]"
-    if step.bias and with_bias:
-        members = [p.name for p in ir.params if p.weight == step.bias and p.row == step.bias_row]
-        parts.append(f"{step.bias}{row} = [{' | '.join(members)}]")
+    biases = [(op.bias, "" if op.bias_row is None else f"[{op.bias_row}]", op.bias_row)
+              for op in operands if op.bias]
+    for bias, row, index in biases:
+        members = [p.name for p in ir.params if p.weight == bias and p.row == index]
+        parts.append(f"{bias}{row} = [{' | '.join(members)}]")
     lines = ["", "# " + ", ".join(parts)]
     for i, op in enumerate(operands):
         operand = printer.doprint(op.expr)
@@ -279,9 +281,9 @@ def _product_lines(ir, step: Product, operands, with_bias: bool, target: str, st
             lines.append(f"{target} = {start} + {product}" if start else f"{target} = {product}")
         else:
             lines.append(f"{target} = {target} + {product}")
-    if step.bias and with_bias:
+    if biases:
         lines.append(f"if {owner}.use_bias:")
-        lines.append(f"    {target} = {target} + {owner}.{step.bias}{row}")
+        lines += [f"    {target} = {target} + {owner}.{bias}{row}" for bias, row, _ in biases]
     if split and len(step.slots) > 1:
         if len({w.text() for w in step.widths}) == 1:
             how = str(len(step.slots))
@@ -353,7 +355,7 @@ def _scan_lines(ir: CellIR, printer) -> tuple[str, ...]:
             lines.append(f"# {step.equation}")
             lines.append(f"{step.target} = {printer.doprint(step.expr)}")
         elif isinstance(step, Product) and not step.hoistable:
-            lines += [line for line in _product_lines(ir, step, step.operands, True, step.target, None, True,
+            lines += [line for line in _product_lines(ir, step, step.operands, step.target, None, True,
                                                       printer, False, owner="cell") if line]
     return tuple(lines)
 

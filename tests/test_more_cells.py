@@ -71,6 +71,12 @@ initial_state: {s: learned}
 equations: |
   s_t = s_{t-1} + W x_t
 """,
+    "two_biases_per_gate": """name: TwoBiasCell
+equations: |
+  f_t = sigmoid(W_f x_t + b_f + U_f h_{t-1} + c_f)
+  g_t = tanh(W_g x_t + b_g + U_g h_{t-1} + c_g)
+  h_t = f_t * h_{t-1} + (1 - f_t) * g_t
+""",
     "many_functions": """name: ManyFunctionsCell
 output: y
 equations: |
@@ -178,3 +184,22 @@ def test_qrnn_fo_pooling_equals_paper_reference():
             want.append(o * c)
         np.testing.assert_allclose(outputs, np.stack(want, axis=1), rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(c_last, c, rtol=1e-5, atol=1e-5)
+
+
+def test_two_biases_per_gate_equal_a_reference():
+    """Both biases of a gate are added (a summed product with a stacked (2, 2 * units) bias)."""
+    cell = eqcell.load(CELLS["two_biases_per_gate"])(3)
+    rnn = keras.layers.RNN(cell, return_sequences=True)
+    x = np.random.default_rng(5).standard_normal((2, 6, 2)).astype("float32")
+    rnn(x)
+    rng = np.random.default_rng(6)
+    params = {k: rng.standard_normal(v.shape) for k, v in cell.symbol_weights().items()}
+    assert [w.shape for w in rnn.get_weights()][-1] == (2, 6)
+    cell.set_symbol_weights(params)
+    h, want = np.zeros((2, 3)), []
+    for t in range(x.shape[1]):
+        f = sigmoid(x[:, t] @ params["W_f"].T + params["b_f"] + h @ params["U_f"].T + params["c_f"])
+        g = np.tanh(x[:, t] @ params["W_g"].T + params["b_g"] + h @ params["U_g"].T + params["c_g"])
+        h = f * h + (1 - f) * g
+        want.append(h)
+    np.testing.assert_allclose(ops.convert_to_numpy(rnn(x)), np.stack(want, axis=1), rtol=1e-5, atol=1e-5)

@@ -61,7 +61,6 @@ class Context:
     square_input: bool
     weights: tuple[WeightCode, ...]
     unpack_states: str
-    input_dropout: bool
     recurrent_dropout: str                          # the state's prev name, or ""
     project_lines: tuple[str, ...]
     step_lines: tuple[str, ...]
@@ -161,7 +160,6 @@ def build_context(ir: CellIR, target: str) -> Context:
         output_size=scope[ir.output_size],
         square_input=ir.square_input, weights=weights,
         unpack_states=_unpack(ir, tf),
-        input_dropout=True,
         recurrent_dropout=next((s.prev for s in ir.states if s.name == ir.recurrent_state
                                 and _has_recurrent_operand(ir)), ""),
         project_lines=project_lines,

@@ -5,7 +5,6 @@ objects by a loader that could run code); tags, aliases and duplicate keys are r
 """
 from __future__ import annotations
 
-import hashlib
 import keyword
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +83,6 @@ class Activation:
 @dataclass(frozen=True, slots=True)
 class Spec:
     file: str
-    digest: str
     version: int
     name: Located
     layer: Located | None
@@ -320,8 +318,7 @@ def _build(file: str, text: str) -> Spec:
                 fail(f"`layout.{k.value}` must be a list of parameter names, got {_kind(v)}", v)
             layout.append((kloc, tuple(scalar(item, "a `layout` entry") for item in v.value)))
 
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-    return Spec(file, digest, version, name, layer, description, input_, output, states, equations,
+    return Spec(file, version, name, layer, description, input_, output, states, equations,
                 span_of(eq_node.start_mark), tuple(activations), initializers, tuple(layout),
                 initial_state, sizes, text)
 

@@ -60,7 +60,6 @@ def _analyze(spec: str):
 def generate(spec, output, target, force):
     """Generate the cell module for SPEC."""
     from .render import render, snake_case
-    from .write import write_atomic
 
     ir = _analyze(spec)
     code = render(ir, target)
@@ -74,6 +73,8 @@ def generate(spec, output, target, force):
         raise click.UsageError(f"folder {path.parent} does not exist; create it first")
     if path.exists() and not force:
         raise click.UsageError(f"{path} exists; pass --force to overwrite it")
+    from .write import write_atomic
+
     try:
         write_atomic(path, code)
     except OSError as err:

@@ -71,8 +71,8 @@ class _Analysis:
     def run(self) -> CellIR:
         self.check_names()
         order = self.dependency_order()
+        self.output = output = self.find_output()
         states = self.find_states()
-        output = self.find_output()
         self.classify_params()
         self.infer_sizes()
         fused = self.fuse()
@@ -151,7 +151,7 @@ class _Analysis:
             self.fail("the cell has no state: no variable is read at t-1", self.equations[-1].span,
                       f"a recurrent cell reads its past, e.g. {self.equations[-1].target}_{{t-1}}; "
                       "without one, use a Dense layer")
-        output = self.find_output()
+        output = self.output
         if self.spec.states is not None:
             listed = [s.value for s in self.spec.states]
             for loc in self.spec.states:
@@ -327,7 +327,6 @@ class _Analysis:
         """Group matrices by operand, so each step does one matmul per operand.
 
         Keras stores LSTM's four gate matrices as one `kernel` for the same reason."""
-        output = self.find_output()
         groups: dict[sympy.Expr, _Fused] = {}
         for name in self.params:
             if self.roles[name] != "matrix":
@@ -346,7 +345,7 @@ class _Analysis:
         return fused
 
     def weight_name(self, operand, matrix, groups) -> str:
-        output = self.find_output()
+        output = self.output
         if operand == sympy.Symbol(self.input):
             return "kernel"
         if operand == sympy.Symbol(f"{output}_tm1"):
@@ -473,8 +472,7 @@ class _Analysis:
     def slot_names(self, groups) -> tuple[dict[int, list[str]], dict[int, str]]:
         """Names of the split parts (`z_f`) and of each product before the split (`z`)."""
         fresh = self.fresh_name
-
-        output = self.find_output()
+        output = self.output
         slots: dict[int, list[str]] = {}
         targets: dict[int, str] = {}
         for gi, group in enumerate(groups):
@@ -669,7 +667,6 @@ class _Analysis:
         weights: list[Weight] = []
         params: dict[str, Param] = {}
         bias_names = self.bias_weight_names(fused)
-        output = self.find_output()
 
         def dims(names):
             return [Dim(((1, self.shapes[n][0]),)) for n in names]
@@ -743,7 +740,7 @@ class _Analysis:
         return ()
 
     def products(self, groups) -> list[Product]:
-        output = self.find_output()
+        output = self.output
         out = []
         bias_names = self.bias_weight_names([f for g in groups for f in g])
         with_bias = [f for g in groups for f in g if f.biases]
@@ -881,7 +878,7 @@ class _Analysis:
                 return None, f"{name}_t reads {self.readable(late[0])}: sequential"
         for p in products:
             if not p.hoistable and any(s.name.endswith("_tm1") for op in p.operands for s in op.expr.free_symbols):
-                return None, f"a product in the step reads a state at t-1: sequential"
+                return None, "a product in the step reads a state at t-1: sequential"
         return tuple(out), ("every state is s_t = a_t * s_{t-1} + b_t with a_t, b_t from the input only: "
                             "parallel scan")
 

@@ -70,6 +70,7 @@ class Context:
     custom_initial_state: bool                      # some state does not start at zeros
     projected_unpack: str
     scan_lines: tuple[str, ...]
+    scan_uses_cell: bool                            # the scan reads the cell's weights or activations
     scan_reason: str
     state_prevs: tuple[str, ...]
     state_names: tuple[str, ...]
@@ -181,6 +182,7 @@ def build_context(ir: CellIR, target: str) -> Context:
 
     weights = tuple(_weight_code(w, scope, lib, tf) for w in ir.weights)
     project_lines, step_lines = _sections(ir, printer, tf)
+    scan_lines = () if tf else _scan_lines(ir, _cell_printer(ir, names, exposed))
     projected = [names[n] for n in ir.projected]
     state_sizes = [scope[s.size] for s in ir.states]
     return Context(
@@ -204,7 +206,8 @@ def build_context(ir: CellIR, target: str) -> Context:
         custom_initial_state=any(s.initial != "zeros" for s in ir.states),
         projected_unpack=(f"{projected[0]} = projected[0]" if len(projected) == 1
                           else f"{', '.join(projected)} = projected"),
-        scan_lines=() if tf else _scan_lines(ir, _cell_printer(ir, names, exposed)),
+        scan_lines=scan_lines,
+        scan_uses_cell=any("cell." in line for line in scan_lines),
         scan_reason=ir.scan_reason,
         state_prevs=tuple(s.prev for s in ir.states),
         state_names=tuple(s.name for s in ir.states),

@@ -360,7 +360,6 @@ class QRNN(keras.layers.RNN):
     def _scan(self, projected, initial_state, mask):
         """Every state is s_t = a_t * s_{t-1} + b_t with a_t, b_t from the input only, so all
         steps are evaluated at once by a scan (`_linear_scan`), not a step loop."""
-        cell = self.cell
         frame = ops.zeros_like(projected[0][..., :1])  # (batch, T, 1)
         keep = None if mask is None else ops.expand_dims(ops.cast(mask, self.compute_dtype), axis=-1)
         if self.go_backwards:

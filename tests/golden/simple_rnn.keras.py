@@ -24,6 +24,17 @@ def _unroll_pays(timesteps):
     return not GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
 
 
+def _rematerialized(step):
+    """On JAX the step's backward recomputes the step instead of reading intermediates saved at
+    every time step: XLA on CPU spends most of a scanned RNN's training step stacking and
+    reading those, and the recomputation costs less (measured: a training step about 0.6x)."""
+    if keras.backend.backend() != "jax":
+        return step
+    import jax
+
+    return jax.checkpoint(step)
+
+
 @keras.saving.register_keras_serializable(package="eqcell")
 class SimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
     """The fully connected recurrent cell of keras.layers.SimpleRNN (an Elman network).
@@ -288,6 +299,7 @@ class SimpleRNN(keras.layers.RNN):
         hoist = sequences.shape[-1] >= cell.units
         loop_inputs = cell.project_inputs(sequences) if hoist else sequences
 
+        @_rematerialized
         def step(inputs_t, states):
             projected_t = inputs_t if hoist else cell.project_inputs(inputs_t)
             return cell.recurrent_step(projected_t, states, training=training)

@@ -53,10 +53,10 @@ CONTENDERS = [
     ("gen_slstm", "generated SLSTM layer", "slstm"),
     ("gen_lstm", "generated LSTM layer", "lstm"),
     ("rnn_gen_lstm", "RNN(generated LSTMCell)", "lstm"),
-    ("gen_mingru_scan", "generated MinGRU (scan)", "mingru"),
+    ("gen_mingru_scan", "generated MinGRU (parallel_scan=True)", "mingru"),
     ("gen_mingru_loop", "generated MinGRU (parallel_scan=False)", "mingru"),
     ("rnn_gen_mingru", "RNN(generated MinGRUCell)", "mingru"),
-    ("gen_qrnn_scan", "generated QRNN (scan)", "qrnn"),
+    ("gen_qrnn_scan", "generated QRNN (parallel_scan=True)", "qrnn"),
     ("gen_qrnn_loop", "generated QRNN (parallel_scan=False)", "qrnn"),
     ("rnn_gen_qrnn", "RNN(generated QRNNCell)", "qrnn"),
 ]
@@ -204,6 +204,8 @@ def worker(backend: str, quick: bool, out_path: str, only: list[str] | None, sha
             return keras.layers.RNN(cell(units))
         if key.endswith("_loop"):
             return layer(units, parallel_scan=False)
+        if key.endswith("_scan"):
+            return layer(units, parallel_scan=True)  # the scan itself, also where "auto" would loop
         return layer(units)
 
     def make_model(key, shape, mode):

@@ -81,6 +81,7 @@ class Context:
     symbol_layout: tuple[str, ...]
     uses_layer_norm: bool
     uses_input_dim_in_layout: bool
+    uses_flat_matmul: bool                          # project_inputs calls _matmul (any-rank inputs)
 
 
 @lru_cache(maxsize=None)
@@ -218,6 +219,7 @@ def build_context(ir: CellIR, target: str) -> Context:
         symbol_layout=_symbol_layout(ir, scope),
         uses_layer_norm=ir.uses_layer_norm,
         uses_input_dim_in_layout=any("input_dim" in d for p in ir.params for d in (p.start.text(), p.stop.text())),
+        uses_flat_matmul=any(" _matmul(" in line for line in project_lines + scan_lines),
     )
 
 
@@ -283,11 +285,12 @@ def _sections(ir: CellIR, printer, tf: bool) -> tuple[tuple[str, ...], tuple[str
             out.append(f"{step.target} = {printer.doprint(step.expr)}")
             continue
         if step.hoistable:
-            project += _product_lines(ir, step, step.operands, step.target, None, True, printer, tf)
+            project += _product_lines(ir, step, step.operands, step.target, None, True, printer, tf,
+                                      sequence=True)
         elif step.partial:
             hoisted = tuple(op for op in step.operands if op.hoistable)
             rest = tuple(op for op in step.operands if not op.hoistable)
-            project += _product_lines(ir, step, hoisted, step.partial, None, False, printer, tf)
+            project += _product_lines(ir, step, hoisted, step.partial, None, False, printer, tf, sequence=True)
             step_part += _product_lines(ir, step, rest, step.target, step.partial, True, printer, tf)
         else:
             step_part += _product_lines(ir, step, step.operands, step.target, None, True, printer, tf)
@@ -295,9 +298,12 @@ def _sections(ir: CellIR, printer, tf: bool) -> tuple[tuple[str, ...], tuple[str
 
 
 def _product_lines(ir, step: Product, operands, target: str, start: str | None, split: bool, printer,
-                   tf: bool, owner: str = "self") -> list[str]:
-    """`target = [start +] operand @ weight + ... [+ bias]`, then the split into the slots."""
-    matmul = "tf.matmul" if tf else "ops.matmul"
+                   tf: bool, owner: str = "self", sequence: bool = False) -> list[str]:
+    """`target = [start +] operand @ weight + ... [+ bias]`, then the split into the slots.
+
+    `sequence`: the operand may hold a whole sequence (batch, T, features); Keras 3 code then
+    multiplies it as one 2-D matrix (`_matmul`), whose gradient XLA computes far faster on CPU."""
+    matmul = "tf.matmul" if tf else "_matmul" if sequence else "ops.matmul"
     parts = []
     for op in operands:
         w = next(w for w in ir.weights if w.name == op.weight)
@@ -392,7 +398,7 @@ def _scan_lines(ir: CellIR, printer) -> tuple[str, ...]:
             lines.append(f"{step.target} = {printer.doprint(step.expr)}")
         elif isinstance(step, Product) and not step.hoistable:
             lines += [line for line in _product_lines(ir, step, step.operands, step.target, None, True,
-                                                      printer, False, owner="cell") if line]
+                                                      printer, False, owner="cell", sequence=True) if line]
     return tuple(lines)
 
 

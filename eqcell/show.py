@@ -46,6 +46,8 @@ def describe(ir: CellIR, latex: bool = False, units: int = 32, input_dim: int = 
             "the layer runs it for all steps at once when the input has at least as many features")
     lines.append(f"input-only part (project_inputs; {when}): " + ", ".join(ir.projected))
     lines.append(f"path: {ir.scan_reason}")
+    if ir.scan:
+        lines.append("  (the layer's parallel_scan='auto' loops instead on JAX's CPU backend, where the loop is faster)")
     if ir.square_input:
         lines.append("note: the input is combined element-wise with the state: input_dim must equal units")
     return "\n".join(lines)

@@ -182,3 +182,17 @@ def test_scan_layer_trains_in_a_compiled_model(spec, timesteps, jit_compile):
     losses = [float(model.train_on_batch(x, y)) for _ in range(3)]
     assert all(np.isfinite(losses)) and losses[-1] < losses[0]
     assert model.predict_on_batch(x).shape == (8, 1)
+
+
+@pytest.mark.skipif(not SCAN_SPECS, reason="no shipped spec is state-linear")
+@pytest.mark.parametrize("spec", SCAN_SPECS)
+def test_parallel_scan_auto_picks_the_measured_faster_path(spec):
+    """"auto" (the default) scans except on JAX's CPU backend; True and False force a path."""
+    _, layer_cls = classes(spec)
+    module = sys.modules[layer_cls.__module__]
+    assert layer_cls(4).parallel_scan == "auto"
+    on_jax_cpu = keras.backend.backend() == "jax" and __import__("jax").default_backend() == "cpu"
+    assert module._scan_pays("auto") is (not on_jax_cpu)
+    assert module._scan_pays(True) is True and module._scan_pays(False) is False
+    with pytest.raises(ValueError, match="parallel_scan"):
+        layer_cls(4, parallel_scan="yes")

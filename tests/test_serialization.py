@@ -120,6 +120,10 @@ def _layer_arguments(layer_class):
             continue
         if name == "time_major":  # tf-keras: keep batch-major inputs
             continue
+        if name == "parallel_scan":  # True, False or "auto" (the default): set one that differs
+            assert p.default == "auto", p.default
+            args[name] = False
+            continue
         assert isinstance(p.default, bool) or p.default is None, (name, p.default)
         args[name] = True if p.default is None else not p.default
     return args

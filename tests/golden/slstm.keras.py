@@ -32,7 +32,16 @@ def _rematerialized(step):
         return step
     import jax
 
-    return jax.checkpoint(step)
+    return jax.checkpoint(step, prevent_cse=False)
+
+
+def _matmul(inputs, kernel):
+    """`inputs @ kernel` for inputs of any rank, multiplied as one 2-D matrix: XLA on CPU
+    computes the kernel's gradient of a (batch, T, features) product several times slower."""
+    if len(inputs.shape) == 2:
+        return ops.matmul(inputs, kernel)
+    product = ops.matmul(ops.reshape(inputs, (-1, inputs.shape[-1])), kernel)
+    return ops.reshape(product, tuple(ops.shape(inputs)[:-1]) + (kernel.shape[-1],))
 
 
 @keras.saving.register_keras_serializable(package="eqcell")
@@ -155,7 +164,7 @@ class SLSTMCell(keras.layers.Layer, DropoutRNNCell):
     def project_inputs(self, inputs):
         """The input-only part of the step, for one step or for a whole sequence at once."""
         # kernel = [W_f | W_c], bias = [b_f | b_c]
-        z_x = ops.matmul(inputs, self.kernel)
+        z_x = _matmul(inputs, self.kernel)
         if self.use_bias:
             z_x = z_x + self.bias
         return [z_x]
@@ -261,7 +270,8 @@ class SLSTM(keras.layers.RNN):
     The cell is split in two: `project_inputs` (everything that reads the input only) and
     `recurrent_step`. When the input has at least as many features as the projection, the
     projection runs once for all steps before the loop (one matmul over batch * time); short
-    loops are unrolled on TensorFlow.
+    loops are unrolled on TensorFlow; on JAX the backward pass recomputes each step instead of
+    storing its intermediates.
     """
 
     def __init__(

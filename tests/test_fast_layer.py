@@ -196,3 +196,23 @@ def test_parallel_scan_auto_picks_the_measured_faster_path(spec):
     assert module._scan_pays(True) is True and module._scan_pays(False) is False
     with pytest.raises(ValueError, match="parallel_scan"):
         layer_cls(4, parallel_scan="yes")
+
+
+def test_step_is_rematerialized_on_jax_only():
+    """On JAX the layer's step runs under jax.checkpoint (its backward recomputes the step);
+    elsewhere the step is used as it is."""
+    _, layer_cls = classes("lstm")
+    module = sys.modules[layer_cls.__module__]
+
+    def step(x, states):
+        return x * 2.0, [s + x for s in states]
+
+    wrapped = module._rematerialized(step)
+    if keras.backend.backend() != "jax":
+        assert wrapped is step
+        return
+    assert wrapped is not step
+    x = ops.ones((2, 3))
+    out, states = wrapped(x, [x])
+    np.testing.assert_allclose(ops.convert_to_numpy(out), 2.0)
+    np.testing.assert_allclose(ops.convert_to_numpy(states[0]), 2.0)

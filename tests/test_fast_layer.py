@@ -86,9 +86,11 @@ def assert_close(a, b, what, tol=1e-5):
     np.testing.assert_allclose(a, b, rtol=tol, atol=tol * scale, err_msg=what)
 
 
-# short T (unrolled on TF), long T (a loop), wide inputs (projected before the loop), masks, backwards
+# short T (unrolled on TF), long T (a loop), wide inputs (projected before the loop), masks,
+# backwards; 20 units: from 16 units on, JAX's loop recomputes each step in the backward pass
 VARIANTS = {"plain": (9, 4), "go_backwards": (9, 4), "masked": (9, 4), "long": (40, 4),
-            "long_masked": (40, 4), "wide": (9, 40), "wide_masked_backwards": (40, 40)}
+            "long_masked": (40, 4), "wide": (9, 40), "wide_masked_backwards": (40, 40),
+            "many_units": (40, 4), "many_units_masked_backwards": (40, 4)}
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -99,7 +101,8 @@ def test_layer_equals_rnn_of_cell(spec, variant):
     if masked and jax_repeats_first_state(spec):
         pytest.skip("Keras's JAX loop repeats states[0], not the last output, at masked steps")
     timesteps, features = VARIANTS[variant]
-    reference, fast = build_pair(spec, 5, timesteps, features, masked, **kwargs)
+    units = 20 if "many_units" in variant else 5
+    reference, fast = build_pair(spec, units, timesteps, features, masked, **kwargs)
     x = data(3, timesteps, features, masked)
     for got, want in zip(fast(x), reference(x)):
         assert_close(ops.convert_to_numpy(got), ops.convert_to_numpy(want), f"{spec} {variant} forward")
@@ -199,15 +202,16 @@ def test_parallel_scan_auto_picks_the_measured_faster_path(spec):
 
 
 def test_step_is_rematerialized_on_jax_only():
-    """On JAX the layer's step runs under jax.checkpoint (its backward recomputes the step);
-    elsewhere the step is used as it is."""
+    """On JAX the layer's step runs under jax.checkpoint (its backward recomputes the step) from
+    16 units on; elsewhere, and for smaller cells, the step is used as it is."""
     _, layer_cls = classes("lstm")
     module = sys.modules[layer_cls.__module__]
 
     def step(x, states):
         return x * 2.0, [s + x for s in states]
 
-    wrapped = module._rematerialized(step)
+    wrapped = module._rematerialized(step, 64)
+    assert module._rematerialized(step, 8) is step  # small cells: recomputing costs more
     if keras.backend.backend() != "jax":
         assert wrapped is step
         return

@@ -81,7 +81,7 @@ class Context:
     symbol_layout: tuple[str, ...]
     uses_layer_norm: bool
     uses_input_dim_in_layout: bool
-    uses_flat_matmul: bool                          # project_inputs calls _matmul (any-rank inputs)
+    uses_flat_matmul: bool                          # project_inputs or the scan calls _matmul
 
 
 @lru_cache(maxsize=None)

@@ -34,6 +34,20 @@ class MatVec(sympy.Function):
     nargs = 2
 
 
+PREV_MARK = "_tm1"
+
+
+def prev(name: str) -> Symbol:
+    """The symbol of variable `name` read at t-1 (`h_{t-1}`)."""
+    return Symbol(name + PREV_MARK)
+
+
+def prev_of(symbol) -> str | None:
+    """The variable a t-1 read stands for (`h` for `h_{t-1}`), or None for any other symbol."""
+    name = symbol if isinstance(symbol, str) else symbol.name
+    return name[: -len(PREV_MARK)] if name.endswith(PREV_MARK) else None
+
+
 def call(name: str, *args: sympy.Expr) -> sympy.Expr:
     return FUNCTION_CLASSES[name](*args, evaluate=False)
 

@@ -2,9 +2,17 @@
 
 A hand-written tokenizer and precedence parser; spec text never reaches eval, exec,
 sympify or parse_expr. Only syntax is checked here; meaning (states, parameters, sizes)
-is the analyzer's job, helped by the `Ref` positions recorded for every name."""
+is the analyzer's job, helped by the `Ref` positions recorded for every name.
+
+Limits, so that no equation can exhaust the stack of a later stage (the analysis, sympy, the
+printers and Python's own compiler all recurse over the expression):
+- MAX_DEPTH: an expression nests at most 64 levels deep. Each bracket, function call, factor
+  of a chain of juxtaposed products (`A B C x_t`) and division in one product (`a / b / c`)
+  is one level; a sum or a product of any length is one level however many terms it has.
+- MAX_OPERANDS: an equation holds at most 1000 names and numbers."""
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -12,8 +20,11 @@ from dataclasses import dataclass
 import sympy
 
 from . import nodes
-from .errors import Span, SpecError, did_you_mean
+from .errors import NOT_YET, Span, SpecError, describe_char, did_you_mean, not_yet
 from .spec import EquationLine, Spec
+
+MAX_DEPTH = 64
+MAX_OPERANDS = 1000
 
 TIME_NOW, TIME_PREV = 0, -1
 ACCENTS = {"\u0303": "tilde", "\u0302": "hat", "\u0304": "bar", "\u0305": "bar"}
@@ -32,7 +43,21 @@ GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "
          "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Phi", "Psi", "Omega", "varphi", "varepsilon"}
 UNICODE_OPS = {"⊙": "odot", "⊗": "odot", "∘": "odot", "·": "@", "⋅": "@", "−": "-", "×": "odot"}
 KNOWN_FUNCTIONS = tuple(nodes.FUNCTIONS) + tuple(nodes.ALIASES)
-_NUMBER = re.compile(r"(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)")
+# Functions of spec format 2 not implemented yet (errors.NOT_YET says so where they are called).
+FUNCTIONS_NOT_YET = tuple(f for f in ("max", "min", "logsigmoid", "diag") if f in NOT_YET)
+# LaTeX commands of spec format 2 not implemented yet -> their NOT_YET entry.
+LATEX_NOT_YET = {name: key for name, key in {
+    "frac": "\\frac", "dfrac": "\\frac", "tfrac": "\\frac", "sqrt": "\\sqrt", "max": "\\max",
+    "min": "\\min", "top": "transpose", "intercal": "transpose", "lvert": "bars", "rvert": "bars",
+    "vert": "bars", "|": "norm", "lVert": "norm", "rVert": "norm", "Vert": "norm"}.items() if key in NOT_YET}
+PRIMES = {"'": 1, "′": 1, "″": 2, "‴": 3}
+SUPERSCRIPT_DIGITS = "⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺ⁿ"
+_NUMBER = re.compile(r"(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)", re.ASCII)
+_LATEX_PRIME = re.compile(r"\^\s*(?:\\prime|\{\s*((?:\\prime\s*)+)\})")
+_TRANSPOSE = re.compile(r"\^\s*(?:T(?![a-z])|⊤|\\top\b|\\intercal\b|\{\s*(?:T|⊤|\\top|\\intercal)\s*\})")
+_SUPERSCRIPT = re.compile(r"\^\s*(?:\{[^{}]*\}|\\[A-Za-z]+|-?[0-9.]+|\w|\(.*?\))?")
+_TIME_ARGUMENT = re.compile(r"\s*\(\s*t\s*(?:(?:[-+−]|\{\s*[-+−]\s*\})\s*[0-9]+\s*)?\)")
+_EQUATION_START = re.compile(r"\s*(?:\\[A-Za-z]+\s*\{?\s*)?[A-Za-z][A-Za-z0-9]*\}?\s*(?:_\{?\s*t\s*\}?)\s*&?=")
 _TIME = re.compile(r"^t(?:\s*([-+−])\s*(\d+))?$|^t([mp])(\d+)$")
 
 
@@ -139,11 +164,11 @@ class _Tokenizer:
         text = self.text
         while self.pos < self.end:
             ch = text[self.pos]
-            if ch.isspace() or (self.latex and ch == "&"):
+            if ch in " \t\r" or unicodedata.category(ch) == "Zs" or (self.latex and ch == "&"):
                 self.pos += 1
             elif ch == "\\":
                 self._command()
-            elif ch.isdigit() or (ch == "." and self.pos + 1 < self.end and text[self.pos + 1].isdigit()):
+            elif "0" <= ch <= "9" or (ch == "." and self.pos + 1 < self.end and "0" <= text[self.pos + 1] <= "9"):
                 m = _NUMBER.match(text, self.pos, self.end)
                 self._emit("number", m.group(0), self.pos, m.end())
             elif ch.isalpha() and ch in UNICODE_OPS:
@@ -154,17 +179,70 @@ class _Tokenizer:
                 self._identifier()
             elif ch in UNICODE_OPS:
                 self._emit("op", UNICODE_OPS[ch], self.pos, self.pos + 1)
-            elif ch in "+-*/@()=[]":
+            elif text.startswith("**", self.pos, self.end):
+                raise not_yet("power", self.line.span(self.pos, self.pos + 2))
+            elif ch in "+-*/@()=[],;":
                 self._emit("op", {"[": "(", "]": ")"}.get(ch, ch), self.pos, self.pos + 1)
             elif self.latex and ch in "{}":
                 self._emit("op", "(" if ch == "{" else ")", self.pos, self.pos + 1)
-            elif ch in "^":
-                self.fail("powers are not supported", self.pos, hint="write the product out, e.g. h_t * h_t")
+            elif self.latex and ch == ".":  # `h_t = ... .`: the parser says what it is
+                self._emit("op", ch, self.pos, self.pos + 1)
             else:
-                self.fail(f"unexpected character {ch!r}", self.pos,
-                          hint="operators are + - * / @ ⊙ and brackets; `#` starts a comment")
+                self._odd_character(ch)
+        self._count_operands()
         self.tokens.append(Token("end", "", self.end, self.end))
         return self.tokens
+
+    def _odd_character(self, ch: str):
+        """Every character that starts no token: say what it is and what to write instead."""
+        pos = self.pos
+        if ch == "^":
+            self._superscript(pos)
+        if ch in SUPERSCRIPT_DIGITS:
+            raise not_yet("power", self.line.span(pos, pos + 1))
+        if ch == "|":
+            raise not_yet("bars", self.line.span(pos, pos + 1))
+        if ch in PRIMES:
+            self.fail(f"a prime {ch!r} must follow a name, before its subscripts", pos,
+                      hint="write f'_t (the variable fprime), not f_t'")
+        if ch == "$":
+            self.fail("unexpected '$'", pos, hint="write the equations without the $ signs of LaTeX math mode")
+        if ch.isdigit():  # a digit, but not an ASCII one
+            ascii_digit = unicodedata.normalize("NFKC", ch)
+            self.fail(f"digit {describe_char(ch)} is not an ASCII digit", pos,
+                      hint=f"write {ascii_digit}" if ascii_digit.isascii() else "write numbers with the digits 0-9")
+        if unicodedata.combining(ch):
+            self.fail(f"accent {describe_char(ch)} without a letter before it", pos,
+                      hint="put the accent right after its letter (h̃_t), or write it as a word (htilde_t)")
+        category = unicodedata.category(ch)
+        if ch.isspace() or category in ("Zl", "Zp"):
+            self.fail(f"line break {describe_char(ch)} inside an equation", pos,
+                      hint="write each equation on a line of its own")
+        if category.startswith("C"):
+            self.fail(f"invisible character {describe_char(ch)} in an equation", pos,
+                      hint="delete it; it often comes along with text copied from a web page or a PDF")
+        hint = "operators are + - * / @ ⊙ and brackets; `#` starts a comment"
+        if self.latex:
+            hint = "operators are + - * / \\odot \\cdot and brackets; `%` starts a comment"
+        self.fail(f"unexpected character {describe_char(ch)}", pos, hint=hint)
+
+    def _superscript(self, pos: int):
+        """`^` that is not a prime: a transpose, a power or a label, none of them read yet."""
+        transpose = _TRANSPOSE.match(self.text, pos, self.end)
+        if transpose:
+            raise not_yet("transpose", self.line.span(pos, transpose.end()))
+        m = _SUPERSCRIPT.match(self.text, pos, self.end)
+        end = max(m.end(), pos + 1)
+        body = self.text[pos + 1:end].strip().strip("{}").strip()
+        number = re.fullmatch(r"[-+−]?\s*[0-9.]+", body)
+        raise not_yet("power" if number else "superscript", self.line.span(pos, end))
+
+    def _count_operands(self):
+        operands = [tok for tok in self.tokens if tok.kind in ("name", "number")]
+        if len(operands) > MAX_OPERANDS:
+            tok = operands[MAX_OPERANDS]
+            self.fail(f"this equation has more than {MAX_OPERANDS} names and numbers", tok.start, tok.end,
+                      "split it: define intermediate variables (`a_t = ...`) and use them")
 
     def _emit(self, kind, value, start, end, **extra):
         self.tokens.append(Token(kind, value, start, end, **extra))
@@ -196,25 +274,41 @@ class _Tokenizer:
             inner = text[inner_start:inner_end].strip()
             if word in LATEX_ACCENTS:
                 if not inner.isalpha():
-                    self.fail(f"'\\{word}' expects a letter", start, close)
+                    self.fail(f"'\\{word}' expects a letter", start, close,
+                              f"write \\{word}{{h}}, with one letter or name in the braces")
                 base = inner + LATEX_ACCENTS[word]
             else:
                 base = inner.replace(" ", "")
                 if base in nodes.FUNCTIONS or base in nodes.ALIASES:
                     self._emit("func", nodes.ALIASES.get(base, base), start, close)
                     return
+                if base.lower() in FUNCTIONS_NOT_YET:
+                    raise not_yet(base.lower(), self.line.span(start, close))
                 if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", base):
-                    self.fail(f"'\\{word}{{...}}' must hold a name", start, close)
+                    self.fail(f"'\\{word}{{...}}' must hold a name", start, close,
+                              f"write a name or a function in the braces, e.g. \\{word}{{W}} or \\mathrm{{relu}}")
             self.pos = close
             self._subscripts(base, start)
         elif word in GREEK:
             self.pos = after
             self._subscripts(word, start)
+        elif word in LATEX_NOT_YET:
+            raise not_yet(LATEX_NOT_YET[word], self.line.span(start, after))
+        elif word == "prime":
+            self.fail("a prime must follow a name, before its subscripts", start, after,
+                      "write f^{\\prime}_t or f'_t (the variable fprime)")
         else:
-            self.fail(f"unknown LaTeX command '\\{word}'", start, after,
-                      did_you_mean(word, [*LATEX_FUNCTIONS, *LATEX_ELEMENTWISE, *LATEX_MATMUL,
-                                          *LATEX_ACCENTS, *LATEX_FONTS, "left", "right", "tag"])
-                      or "write this part with + - * / and named functions, e.g. \\mathrm{relu}(...)")
+            if word in nodes.FUNCTIONS or word in nodes.ALIASES or word in FUNCTIONS_NOT_YET:
+                hint = f"write \\mathrm{{{word}}}(...)"
+                if nodes.ALIASES.get(word) == "sigmoid" or word == "sigmoid":
+                    hint = "write \\sigma(...) or \\mathrm{sigmoid}(...)"
+            elif word in ("begin", "end"):
+                hint = "put \\begin{...} and \\end{...} on lines of their own"
+            else:
+                hint = (did_you_mean(word, [*LATEX_FUNCTIONS, *LATEX_ELEMENTWISE, *LATEX_MATMUL, *LATEX_ACCENTS,
+                                            *LATEX_FONTS, *GREEK, "left", "right", "tag"])
+                        or "write this part with + - * / and named functions, e.g. \\mathrm{relu}(...)")
+            self.fail(f"unknown LaTeX command '\\{word}'", start, after, hint)
 
     def _group(self, pos: int, command_start: int) -> tuple[int, int, int]:
         """(inner start, inner end, position after '}') of a `{...}` group, or one character."""
@@ -267,9 +361,25 @@ class _Tokenizer:
         self.pos = pos
         self._subscripts(_accent_name(run), start)
 
+    def _primes(self) -> str:
+        """Primes right after a name (`f'`, `f''`, `f′`, LaTeX `f^{\prime}`): 'prime' once for each."""
+        text, count = self.text, 0
+        while self.pos < self.end:
+            if text[self.pos] in PRIMES:
+                count += PRIMES[text[self.pos]]
+                self.pos += 1
+                continue
+            m = _LATEX_PRIME.match(text, self.pos, self.end) if self.latex else None
+            if not m:
+                break
+            count += m.group(1).count("\\prime") if m.group(1) else 1
+            self.pos = m.end()
+        return "prime" * count
+
     def _subscripts(self, base: str, start: int):
         """Read `_x`, `_{xy}` or `_xy` parts after a name; the last may be a time index."""
         text = self.text
+        base += self._primes()
         parts: list[tuple[str, int, int]] = []
         while self.pos < self.end and text[self.pos] == "_":
             pos = self.pos + 1
@@ -292,16 +402,19 @@ class _Tokenizer:
                 time, (_, t0, t1) = index, parts.pop()
                 time_span = (t0, t1)
                 if time not in (TIME_NOW, TIME_PREV):
-                    self.fail(f"time index {parts and '' or ''}{_show_index(time)} is not supported", t0, t1,
-                              "a step reads t (now) and t-1 (the previous step) only")
+                    hint = "a step reads t (now) and t-1 (the previous step) only"
+                    if time < TIME_PREV:
+                        var = "_".join([base, *(p for p, _, _ in parts)])
+                        hint += (f"; keep older values in states: `{var}1_t = {var}_{{t-1}}` makes "
+                                 f"{var}1_{{t-1}} the value at t-2")
+                    self.fail(f"time index {_show_index(time)} is not supported", t0, t1, hint)
         for part, p0, p1 in parts:
             if not re.fullmatch(r"[A-Za-z0-9]+", part):
                 self.fail(f"subscript '{part}' is not a plain name", p0, p1,
                           "subscripts are letters and digits, e.g. W_{xf}")
         name = "_".join([base, *(p for p, _, _ in parts)])
         if name == self.input_name and time == TIME_PREV:
-            self.fail(f"the input {self.input_name} cannot be read at t-1", start, self.pos,
-                      "only states are read at t-1; keep the previous input in a state if you need it")
+            raise not_yet("input_prev", self.line.span(start, self.pos))
         self.tokens.append(Token("name", name, start, self.pos, time, time_span))
 
 
@@ -342,6 +455,8 @@ class _Parser:
         self.line, self.tokens, self.i, self.counter = line, tokens, 0, counter
         self.refs: list[Ref] = []
         self.open: list[Token] = []
+        self.depth = 0     # levels open where the parser stands (MAX_DEPTH)
+        self.deepest = 0   # the deepest level reached in the product being read
 
     @property
     def current(self) -> Token:
@@ -361,13 +476,16 @@ class _Parser:
     def equation(self) -> Equation:
         first = self.current
         shape_hint = "each line is `v_t = expression`, e.g. h_t = tanh(W x_t + U h_{t-1} + b)"
+        if first.kind == "name" and first.time is None and self.tokens[1].kind == "op" and self.tokens[1].value == "=":
+            self.fail(f"the left side '{self._text(first)}' has no time index", first,
+                      f"a variable is defined at step t: write {self._text(first)}_t = ...")
         if first.kind != "name" or first.time is None:
             self.fail("expected an equation `v_t = expression`", first, shape_hint)
         if first.time != TIME_NOW:
             self.fail(f"the left side must be a variable at step t, got '{self._text(first)}'", first, shape_hint)
         self.advance()
         if not self.is_op("="):
-            self.fail(f"expected '=' after {first.value}_t", self.current, shape_hint)
+            self.fail(f"expected '=' after {self._text(first)}", self.current, shape_hint)
         self.advance()
         if self.current.kind == "end":
             self.fail("expected an expression after '='", self.current, shape_hint)
@@ -375,12 +493,40 @@ class _Parser:
         if self.is_op(")"):
             self.fail("unmatched ')'", self.current, "remove it or open a bracket before it")
         if self.current.kind != "end":
-            self.fail(f"unexpected '{self._text(self.current)}'", self.current,
-                      "an operator is missing between two terms?")
+            self._after_expression()
         span = self.line.span(first.start, first.end)
         start = self.tokens[0].start
         return Equation(first.value, expr, self.line.text[start:self.tokens[-1].end].strip(),
                         span, tuple(self.refs), self.line.line)
+
+    def _after_expression(self):
+        """The equation's expression is complete, but something follows it."""
+        tok = self.current
+        rest = self.line.text[tok.end:]
+        latex = is_latex((self.line,)) or any(t.kind == "op" and t.value == "." for t in self.tokens)
+        if tok.kind == "op" and tok.value in ",;.=":
+            another = tok.value == "=" or _EQUATION_START.match(rest)
+            if latex and another:
+                raise not_yet("separators", self._span(tok))
+            if latex and tok.value in ",." and self.tokens[self.i + 1].kind == "end":
+                raise not_yet("trailing_punctuation", self._span(tok))
+            if tok.value == "=":
+                self.fail("a second '=' in one equation", tok, "write one equation per line")
+            self.fail(f"unexpected '{tok.value}'", tok, "write one equation per line" if another else
+                      "operators are + - * / @ and brackets; a function takes one argument")
+        self.fail(f"unexpected '{self._text(tok)}'", tok, "an operator is missing between two terms?")
+
+    def _deeper(self, tok: Token):
+        """Open one more level at `tok` (a bracket, a call, a chained product); see MAX_DEPTH."""
+        self.depth += 1
+        self.deepest = max(self.deepest, self.depth)
+        if self.depth > MAX_DEPTH:
+            self._too_deep(tok)
+
+    def _too_deep(self, tok: Token):
+        self.fail(f"this expression nests more than {MAX_DEPTH} levels deep", tok,
+                  "brackets, function calls, divisions in a row and products in a row each add a level; "
+                  "define intermediate variables (`a_t = ...`) for the inner parts")
 
     def sum(self) -> sympy.Expr:
         terms = [self.product_term()]
@@ -397,15 +543,24 @@ class _Parser:
             op = self.advance()
             self._operand_follows(op)
             negative ^= op.value == "-"
+        entry, outer_deepest = self.depth, self.deepest
+        self.deepest = entry
         factors = [self.matrix_product()]
         while self.is_op("*", "odot", "/"):
             op = self.advance()
             self._operand_follows(op)
+            if op.value == "/":  # `a / b / c` nests: the product read so far moves one level down
+                self.deepest += 1
+                if self.deepest > MAX_DEPTH:
+                    self._too_deep(op)
+                self.depth = entry + 1  # and the divisor stands one level down
             right = self.matrix_product()
+            self.depth = entry
             if op.value == "/":
                 factors = [nodes.div(nodes.mul(*factors), right)]
             else:
                 factors.append(right)
+        self.deepest = max(outer_deepest, self.deepest)
         expr = nodes.mul(*factors)
         return nodes.neg(expr) if negative else expr
 
@@ -417,14 +572,21 @@ class _Parser:
         if not (explicit or juxtaposed):
             return left
         if left_tok.kind == "number" and juxtaposed:
-            return nodes.mul(left, self.matrix_product())
+            return nodes.mul(left, self._chained(self.current))
         if not (left_tok.kind == "name" and left_tok.time is None and isinstance(left, sympy.Symbol)):
             self.fail("the left factor of a matrix product must be a parameter (a weight matrix)",
                       left_tok, "juxtaposition and @ are matrix products; use * or ⊙ to multiply element-wise")
         if explicit:
             op = self.advance()
             self._operand_follows(op)
-        return nodes.matmul(left, self.matrix_product())
+        return nodes.matmul(left, self._chained(self.current))
+
+    def _chained(self, tok: Token) -> sympy.Expr:
+        """The right factor of a juxtaposed product, one level down (`A B x`: B x is inside A's)."""
+        self._deeper(tok)
+        right = self.matrix_product()
+        self.depth -= 1
+        return right
 
     def _starts_primary(self, tok: Token) -> bool:
         return tok.kind in ("name", "func", "number") or (tok.kind == "op" and tok.value == "(")
@@ -437,20 +599,27 @@ class _Parser:
         tok = self.current
         if tok.kind == "number":
             self.advance()
+            if math.isinf(float(tok.value)):
+                self.fail(f"number {tok.value} is too large", tok,
+                          "numbers must fit a 64-bit float, up to about 1.8e308")
             return sympy.Integer(tok.value) if tok.value.isdigit() else sympy.Float(tok.value)
         if tok.kind == "func":
             self.advance()
             return self._call(tok.value, tok)
         if tok.kind == "name":
             self.advance()
+            if tok.value == "I" and tok.time is None and "I" in NOT_YET:
+                raise not_yet("I", self._span(tok))
             if self.is_op("(") and tok.time is None:
+                argument = _TIME_ARGUMENT.match(self.line.text, tok.end, self.line.text.find(")", tok.end) + 1)
+                if argument and "time_argument" in NOT_YET:
+                    raise not_yet("time_argument", self.line.span(tok.start, argument.end()))
+                if tok.value in FUNCTIONS_NOT_YET:
+                    raise not_yet(tok.value, self._span(tok))
                 if tok.value in nodes.FUNCTIONS or tok.value in nodes.ALIASES:
                     return self._call(nodes.ALIASES.get(tok.value, tok.value), tok)
                 if not tok.value[0].isupper():
-                    self.fail(f"unknown function {tok.value!r}", tok,
-                              did_you_mean(tok.value, KNOWN_FUNCTIONS)
-                              or f"functions: {', '.join(nodes.FUNCTIONS)}; a matrix applied to a bracket "
-                                 f"starts with a capital letter (`U(...)`), or write `{tok.value} @ (...)`")
+                    self.fail(f"unknown function {tok.value!r}", tok, self._unknown_function_hint(tok))
                 self.refs.append(Ref(tok.value, None, self._span(tok)))
                 return nodes.matmul(sympy.Symbol(tok.value), self._bracketed(tok))
             self.refs.append(Ref(tok.value, tok.time, self._span(tok)))
@@ -463,16 +632,34 @@ class _Parser:
             self.fail(f"expected an operand after '{self._text(prev)}'", prev, "an operator is dangling here")
         self.fail(f"unexpected '{self._text(tok)}'", tok, "expected a name, a number or '('")
 
-    def _bracketed(self, before: Token) -> sympy.Expr:
+    def _unknown_function_hint(self, tok: Token) -> str:
+        """A lowercase name before a bracket: the close function, or the list of them."""
+        close = did_you_mean(tok.value, KNOWN_FUNCTIONS)
+        if close:
+            return close
+        hint = f"functions: {', '.join(nodes.FUNCTIONS)}"
+        if len(tok.value.split("_")[0]) == 1:  # `w(...)`, `w_f(...)`: perhaps a matrix after all
+            hint += f"; if {tok.value} is a matrix, write {tok.value} @ (...)"
+        return hint
+
+    def _bracketed(self, before: Token, call: bool = False) -> sympy.Expr:
         if not self.is_op("("):
             self.fail(f"expected '(' after '{self._text(before)}'", self.current)
         opener = self.advance()
         if self.is_op(")"):
-            self.fail("empty brackets", opener)
+            self.fail("empty brackets", opener, f"write the argument of {self._text(before)} between them"
+                      if call else "write an expression between them, or remove them")
+        self._deeper(opener)
         inner = self.sum()
+        self.depth -= 1
         if not self.is_op(")"):
             if self.current.kind == "end":
                 self.fail("unclosed bracket", opener, "close it with ')'")
+            if call and self.is_op(","):
+                self.fail(f"'{self._text(before)}' takes one argument", self.current,
+                          "remove the ',' and what follows it up to the closing bracket")
+            if self.is_op(","):
+                self.fail("unexpected ',' inside brackets", self.current, "a bracket holds one expression")
             self.fail(f"expected ')', got '{self._text(self.current)}'", self.current,
                       f"the bracket opened at column {self.line.col + opener.start} is still open")
         self.advance()
@@ -482,7 +669,7 @@ class _Parser:
         if not self.is_op("("):
             self.fail(f"function '{self._text(tok)}' needs its argument in brackets", tok,
                       f"write {self._text(tok)}(...)")
-        arg = self._bracketed(tok)
+        arg = self._bracketed(tok, call=True)
         if name == "layer_norm":
             gain, bias = self.counter.next()
             return nodes.call(name, arg, gain, bias)

@@ -6,18 +6,27 @@ objects by a loader that could run code); tags, aliases and duplicate keys are r
 from __future__ import annotations
 
 import keyword
+import math
+import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import Span, SpecError, did_you_mean
+from .errors import NOT_YET, Span, SpecError, describe_char, did_you_mean, not_yet
 
 MAX_BYTES = 1 << 20
-FORMAT_VERSIONS = (1,)
+FORMAT_VERSIONS = (1, 2)  # 2 is current; 1 is still read and means the same
 KEYS = ("eqcell", "name", "layer", "description", "input", "output", "states", "equations",
         "activations", "initializers", "layout", "initial_state", "sizes")
+KEYS_NOT_YET = ("heads", "constants", "vectors")  # keys of format 2 this version does not read yet
+# What YAML's reader refuses (and what a double-quoted escape can still smuggle into a value):
+# control characters other than tab and line ends, surrogates and the noncharacters U+FFFE/U+FFFF.
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+# Line ends YAML counts besides LF; read as LF so that line numbers agree with YAML's.
+_LINE_ENDS = re.compile("\r\n|[\r\x85\u2028\u2029]")
 # Names the generated module itself uses: refused as spec names, never renamed.
 RESERVED = frozenset({
     "self", "keras", "ops", "np", "tf", "tf_keras", "inputs", "states", "training", "mask",
@@ -138,7 +147,7 @@ def resolve_source(source: str | Path) -> tuple[str, str]:
             return f"specs/{source}.yaml", _read(shipped)
         hint = did_you_mean(source, shipped_names()) or f"shipped specs: {', '.join(shipped_names())}"
         raise SpecError(f"no such spec file or shipped spec: {source!r}", Span(source, 1, 1), hint)
-    return "<string>", _decode(source.encode("utf-8"), "<string>")
+    return "<string>", _decode(source.encode("utf-8", "surrogatepass"), "<string>")
 
 
 def _read(path: Path) -> str:
@@ -164,10 +173,28 @@ def _decode(data: bytes, file: str) -> str:
         line_text = data[begin:end if end >= 0 else len(data)].decode("utf-8", "replace").rstrip("\r")
         raise SpecError(f"spec is not UTF-8 (byte 0x{data[err.start]:02x})", Span(file, line, col, None, line_text),
                         "save the file as UTF-8") from None
-    text = text.replace("\r\n", "\n").replace("\r", "\n")  # YAML counts a lone CR as a line end too
+    text = _LINE_ENDS.sub("\n", text)  # YAML counts a lone CR, NEL, U+2028 and U+2029 as line ends too
+    bad = _FORBIDDEN.search(text)
+    if bad:
+        raise SpecError(*_forbidden_char(text, bad.start(), file))
     if not text.strip():
         raise SpecError("spec is empty", Span(file, 1, 1), "a spec needs at least `name` and `equations`")
     return text
+
+
+def _forbidden_char(text: str, pos: int, file: str) -> tuple[str, Span, str]:
+    """(message, span, hint) for a character no spec may hold, at text[pos]."""
+    ch = text[pos]
+    line = text.count("\n", 0, pos) + 1
+    begin = text.rfind("\n", 0, pos) + 1
+    end = text.find("\n", pos)
+    line_text = text[begin:end if end >= 0 else len(text)]
+    what = "control character" if ch <= "\x9f" else "character"
+    hint = "delete it; it does not show in most editors"
+    if ch == "\x00" and text.count("\x00") * 4 >= len(text):
+        hint = "this looks like a UTF-16 file; save it as UTF-8"
+    return (f"{what} {describe_char(ch)} is not allowed in a spec",
+            Span(file, line, pos - begin + 1, None, line_text), hint)
 
 
 def load_spec(source: str | Path, display_name: str | None = None) -> Spec:
@@ -194,12 +221,9 @@ def _build(file: str, text: str) -> Spec:
         problem, context, mark = err.problem or "", err.context or "", err.problem_mark
         if err.context_mark and (mark is None or mark.line >= len(lines) or not lines[mark.line].strip()):
             mark = err.context_mark  # the file ended first: point at what was left open
-        if context.startswith("while"):
-            message = f"{problem} ({context})" if problem else context
-        else:
-            message = ", ".join(filter(None, (context, problem)))
+        message, hint = _yaml_message(problem, context)
         raise SpecError(f"YAML syntax error: {message}", span_of(mark) if mark else Span(file, 1, 1),
-                        "check the indentation and quoting around this point") from None
+                        hint) from None
     if root is None:
         raise SpecError("spec is empty", Span(file, 1, 1), "a spec needs at least `name` and `equations`")
 
@@ -208,11 +232,13 @@ def _build(file: str, text: str) -> Spec:
 
     def mapping(node, what, hint="") -> list[tuple[Any, Any]]:
         if not isinstance(node, yaml.MappingNode):
-            fail(f"{what} must be a mapping, got {_kind(node)}", node, hint)
+            fail(f"{what} must be a mapping, got {_kind(node)}", node,
+                 hint or "write its entries below it, indented, one `key: value` per line")
         seen: dict[str, Any] = {}
         for key, _ in node.value:
             if not isinstance(key, yaml.ScalarNode):
-                fail(f"keys of {what} must be plain names", key)
+                fail(f"a key of {what} must be a name, got {_kind(key)}", key,
+                     "write `key: value`, the key a plain name")
             if key.value in seen:
                 first = seen[key.value].start_mark.line + 1
                 fail(f"duplicate key {key.value!r} (first written on line {first})", key,
@@ -223,9 +249,20 @@ def _build(file: str, text: str) -> Spec:
     def scalar(node, what, types=(str,), hint=""):
         if not isinstance(node, yaml.ScalarNode):
             fail(f"{what} must be {_names(types)}, got {_kind(node)}", node, hint)
-        value = yaml.constructor.SafeConstructor().construct_object(node)
+        try:
+            value = yaml.constructor.SafeConstructor().construct_object(node)
+        except (yaml.constructor.ConstructorError, ValueError, OverflowError) as err:  # `!!int` on text, ...
+            fail(f"{what} cannot be read: {getattr(err, 'problem', None) or err}", node, hint)
         if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            if isinstance(value, bool) and str in types:
+                hint = hint or (f"YAML reads an unquoted {node.value} as a boolean; "
+                                f"write '{node.value}' in quotes for the text")
             fail(f"{what} must be {_names(types)}, got {_describe(value)}", node, hint)
+        if isinstance(value, str):
+            bad = _FORBIDDEN.search(value)
+            if bad:
+                fail(f"{what} holds the control character {describe_char(bad.group())}, written as an escape",
+                     node, "remove the escape")
         return Located(value, span_of(node.start_mark, node.end_mark))
 
     def identifier(node, what) -> Located:
@@ -236,17 +273,20 @@ def _build(file: str, text: str) -> Spec:
     top = mapping(root, "the top level of a spec", "a spec is keys and values: `name: MyCell`, `equations: |`, ...")
     fields: dict[str, tuple[Any, Any]] = {}
     for key, value in top:
+        if key.value in KEYS_NOT_YET:
+            raise not_yet(key.value, span_of(key.start_mark, key.end_mark))
         if key.value not in KEYS:
             fail(f"unknown key {key.value!r}", key, did_you_mean(key.value, KEYS)
                  or f"known keys: {', '.join(KEYS)}")
         fields[key.value] = (key, value)
 
-    version = 1
+    version = FORMAT_VERSIONS[-1]
     if "eqcell" in fields:
-        loc = scalar(fields["eqcell"][1], "`eqcell` (the format version)", (int,))
+        loc = scalar(fields["eqcell"][1], "`eqcell` (the format version)", (int,),
+                     f"write `eqcell: {FORMAT_VERSIONS[-1]}`, or leave the key out")
         if loc.value not in FORMAT_VERSIONS:
             raise SpecError(f"unsupported spec format version {loc.value}", loc.span,
-                            f"this eqcell reads version {', '.join(map(str, FORMAT_VERSIONS))}")
+                            f"this eqcell reads versions {' and '.join(map(str, FORMAT_VERSIONS))}")
         version = loc.value
     for required in ("name", "equations"):
         if required not in fields:
@@ -263,7 +303,8 @@ def _build(file: str, text: str) -> Spec:
     if "states" in fields:
         node = fields["states"][1]
         if not isinstance(node, yaml.SequenceNode):
-            fail(f"`states` must be a list of names, got {_kind(node)}", node)
+            fail(f"`states` must be a list of names, got {_kind(node)}", node,
+                 f"write a list: states: [{node.value}]" if isinstance(node, yaml.ScalarNode) and node.value else "")
         states = tuple(identifier(item, "a `states` entry") for item in node.value)
 
     eq_node = fields["equations"][1]
@@ -307,7 +348,9 @@ def _build(file: str, text: str) -> Spec:
     for _, value in initializers:
         if not isinstance(value.value, str):
             raise SpecError("an initializer must be a name such as 'zeros' or 'ones'", value.span)
-    initial_state = name_map("initial_state", "an `initial_state` key", "an initial state", value_is_name=False)
+    initial_state = tuple((key, _initial_value(value))
+                          for key, value in name_map("initial_state", "an `initial_state` key", "an initial state",
+                                                     value_is_name=False))
     sizes = name_map("sizes", "a `sizes` key", "a size name")
 
     layout = []
@@ -329,8 +372,7 @@ def check_identifier(name: str, span: Span, what: str) -> None:
         raise SpecError(f"{what} {name!r} is not a valid Python identifier", span,
                         "use letters, digits and underscores, not starting with a digit")
     if not name.isascii():
-        raise SpecError(f"{what} {name!r} is not ASCII", span,
-                        "generated names are ASCII; spell Greek letters out (beta, or \\beta in LaTeX)")
+        raise SpecError(f"{what} {name!r} is not ASCII", span, _ascii_hint(name))
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         raise SpecError(f"{what} {name!r} is a Python keyword", span, "choose another name")
     if name.startswith("__") and name.endswith("__"):
@@ -338,6 +380,20 @@ def check_identifier(name: str, span: Span, what: str) -> None:
     if name in RESERVED:
         raise SpecError(f"{what} {name!r} is a name the generated module uses itself", span,
                         "choose another name; eqcell never renames silently")
+
+
+def _ascii_hint(name: str) -> str:
+    """What to write instead of a name with non-ASCII letters in it."""
+    folded = unicodedata.normalize("NFKC", name)  # fullwidth and other compatibility forms
+    if folded.isascii() and folded.isidentifier():
+        return f"generated names are ASCII; write {folded!r}"
+    odd = next(ch for ch in unicodedata.normalize("NFD", folded) if not ch.isascii())
+    if "GREEK" in unicodedata.name(odd, ""):
+        return "generated names are ASCII; spell Greek letters out (beta, or \\beta in LaTeX)"
+    if unicodedata.combining(odd):
+        return (f"generated names are ASCII; drop the accent {describe_char(odd)} or write it as a word, "
+                "as htilde for h̃")
+    return f"generated names are ASCII; {describe_char(odd)} has no ASCII spelling, choose another name"
 
 
 def _equation_lines(node, value: str, lines: list[str], file: str) -> tuple[EquationLine, ...]:
@@ -368,14 +424,88 @@ def _equation_lines(node, value: str, lines: list[str], file: str) -> tuple[Equa
     return tuple(out)
 
 
+def _initial_value(loc: Located) -> Located:
+    """An `initial_state` value: YAML 1.1 reads `1e-3` as text; it is the number the user wrote."""
+    value = loc.value
+    if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        value = float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        written = loc.span.line_text[loc.span.col - 1:(loc.span.end_col or 0) - 1] or str(loc.value)
+        raise SpecError(f"initial state {written} is not a finite number", loc.span,
+                        "an initial state is zeros, ones, learned or a finite number")
+    return Located(value, loc.span)
+
+
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _yaml_message(problem: str, context: str) -> tuple[str, str]:
+    """A PyYAML syntax error (problem, context) as (message, hint) in the spec writer's terms."""
+    indent_hint = "check the indentation and quoting around this point"
+    if "'\\t'" in problem:
+        return "a tab character here", "YAML indents with spaces only; replace the tab with spaces"
+    if problem.startswith("mapping values are not allowed"):
+        return ("unexpected ':'", "is this line indented deeper than the key above it? "
+                "A value that holds ': ' must be quoted")
+    if "another document" in problem:
+        return ("a second YAML document starts here", "a spec is one document; "
+                "remove this `---` line and what follows it, or move it to a file of its own")
+    if "quoted scalar" in context:
+        return "this quoted value is never closed", "add the closing quote"
+    if "flow sequence" in context and "<stream end>" in problem:
+        return "this list is never closed", "close it with ']'"
+    if "flow mapping" in context and "<stream end>" in problem:
+        return "this mapping is never closed", "close it with '}'"
+    if "block scalar" in context and problem.startswith("expected a comment or a line break"):
+        return ("text after `|` on the same line", "start the block on the next line, indented: "
+                "`equations: |`, then one equation per line")
+    if "simple key" in context and "':'" in problem:
+        return ("a line that is not `key: value`", "is it part of a block above? Indent it under "
+                "`equations: |`; otherwise write `key: value`")
+    if problem.startswith("found character") and "cannot start any token" in problem:
+        ch = problem.split("'")[1] if "'" in problem else "it"
+        return f"a plain value cannot start with {ch!r}", "put the value in quotes"
+    if problem.startswith("found undefined tag handle"):
+        return "an undefined YAML tag", "remove the tag; a spec is plain data"
+    readable = {"<stream end>": "the end of the file", "<block end>": "the end of the block",
+                "<scalar>": "a value", "<block mapping start>": "a mapping", "<block sequence start>": "a list",
+                "<flow sequence start>": "'['", "<flow mapping start>": "'{'", "<block entry>": "'- '"}
+    for word, said in readable.items():
+        problem, context = problem.replace(f"'{word}'", said), context.replace(f"'{word}'", said)
+    if context.startswith("while"):
+        message = f"{problem} ({context})" if problem else context
+    else:
+        message = ", ".join(filter(None, (context, problem)))
+    return message, indent_hint
+
+
 def _kind(node) -> str:
-    return {yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list"}.get(type(node), "a scalar")
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    try:
+        return _describe(yaml.constructor.SafeConstructor().construct_object(node))
+    except (yaml.YAMLError, ValueError, OverflowError):
+        return f"the value {node.value!r}"
 
 
 def _describe(value) -> str:
-    return "nothing" if value is None else f"{type(value).__name__} {value!r}"
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if hasattr(value, "isoformat"):
+        return f"the date {value.isoformat()} (YAML reads this spelling as a date)"
+    return {list: "a list", dict: "a mapping"}.get(type(value), f"a {type(value).__name__} ({value!r})")
 
 
 def _names(types) -> str:
-    words = {str: "text", int: "an integer", float: "a number"}
-    return " or ".join(words.get(t, t.__name__) for t in types)
+    words = [{str: "text", int: "a whole number", float: "a number"}.get(t, t.__name__) for t in types]
+    if "a number" in words and "a whole number" in words:
+        words.remove("a whole number")
+    return " or ".join(words)

@@ -25,7 +25,7 @@ class SpecError(Exception):
 
     def __str__(self) -> str:
         s = self.span
-        out = [f"{s.file}:{s.line}:{s.col}: {self.message}"]
+        out = [f"{_visible(s.file)}:{s.line}:{s.col}: {self.message}"]
         if s.line_text:
             shown = _visible(s.line_text)
             pad = len(shown[: s.col - 1].expandtabs())

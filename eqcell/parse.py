@@ -9,7 +9,7 @@ printers and Python's own compiler all recurse over the expression):
 - MAX_DEPTH: an expression nests at most 64 levels deep. Each bracket, function call, factor
   of a chain of juxtaposed products (`A B C x_t`) and division in one product (`a / b / c`)
   is one level; a sum or a product of any length is one level however many terms it has.
-- MAX_OPERANDS: an equation holds at most 1000 names and numbers."""
+- MAX_OPERANDS: the right side of an equation holds at most 1000 names and numbers."""
 from __future__ import annotations
 
 import math
@@ -131,9 +131,12 @@ class _LayerNormCounter:
 
 
 def _segments(text: str, latex: bool) -> list[tuple[int, int]]:
-    """(start, end) of each equation on a line, comments and LaTeX scaffolding removed."""
-    comment = text.find("%" if latex else "#")
-    end = len(text) if comment < 0 else comment
+    """(start, end) of each equation on a line, comments and LaTeX scaffolding removed.
+
+    `#` starts a comment in both syntaxes (a LaTeX block may keep the plain spec's comments);
+    `%` also in LaTeX."""
+    starts = [i for i in (text.find("#"), text.find("%") if latex else -1) if i >= 0]
+    end = min(starts) if starts else len(text)
     if not latex:
         return [(0, end)]
     stripped = text[:end].strip()
@@ -238,10 +241,11 @@ class _Tokenizer:
         raise not_yet("power" if number else "superscript", self.line.span(pos, end))
 
     def _count_operands(self):
-        operands = [tok for tok in self.tokens if tok.kind in ("name", "number")]
+        equals = next((i for i, tok in enumerate(self.tokens) if tok.kind == "op" and tok.value == "="), -1)
+        operands = [tok for tok in self.tokens[equals + 1:] if tok.kind in ("name", "number")]
         if len(operands) > MAX_OPERANDS:
             tok = operands[MAX_OPERANDS]
-            self.fail(f"this equation has more than {MAX_OPERANDS} names and numbers", tok.start, tok.end,
+            self.fail(f"the right side of this equation has more than {MAX_OPERANDS} names and numbers", tok.start, tok.end,
                       "split it: define intermediate variables (`a_t = ...`) and use them")
 
     def _emit(self, kind, value, start, end, **extra):
@@ -385,14 +389,15 @@ class _Tokenizer:
             pos = self.pos + 1
             if pos < self.end and text[pos] == "{":
                 close = text.find("}", pos, self.end)
-                if close < 0:
-                    self.fail("unclosed '{' in a subscript", pos)
+                if close < 0 or re.search(r"[(){}\[\]\\=]", text[pos + 1:close]):
+                    self.fail("unclosed '{' in a subscript", pos, hint="close it with '}', e.g. W_{xf} or h_{t-1}")
                 parts.append((text[pos + 1:close].strip(), pos, close + 1))
                 self.pos = close + 1
             else:
                 m = re.compile(r"[A-Za-z0-9]" if self.latex else r"[A-Za-z0-9]+").match(text, pos, self.end)
                 if not m:
-                    self.fail("a subscript is missing after '_'", self.pos)
+                    self.fail("a subscript is missing after '_'", self.pos,
+                              hint="write a name or a time index after '_', e.g. W_f, h_t or h_{t-1}")
                 parts.append((m.group(0), pos, m.end()))
                 self.pos = m.end()
         time = time_span = None
@@ -479,6 +484,16 @@ class _Parser:
         if first.kind == "name" and first.time is None and self.tokens[1].kind == "op" and self.tokens[1].value == "=":
             self.fail(f"the left side '{self._text(first)}' has no time index", first,
                       f"a variable is defined at step t: write {self._text(first)}_t = ...")
+        if first.kind == "name" and first.time is None:
+            run = [first]  # LaTeX letters side by side: `fprime_t` is f p r i m e_t
+            while self.tokens[len(run)].kind == "name" and self.tokens[len(run)].start == run[-1].end:
+                run.append(self.tokens[len(run)])
+            if len(run) > 1 and run[-1].time is not None:
+                written = self.line.text[first.start:run[-1].end]
+                name = self.line.text[first.start:run[-1].time_span[0] - 1]
+                raise SpecError(f"in LaTeX, letters side by side are separate symbols: {written} is not one name",
+                                self.line.span(first.start, run[-1].end),
+                                f"write a name of several letters as \\mathrm{{{name}}}_t")
         if first.kind != "name" or first.time is None:
             self.fail("expected an equation `v_t = expression`", first, shape_hint)
         if first.time != TIME_NOW:
@@ -564,7 +579,7 @@ class _Parser:
         expr = nodes.mul(*factors)
         return nodes.neg(expr) if negative else expr
 
-    def matrix_product(self) -> sympy.Expr:
+    def matrix_product(self, link: int = 0) -> sympy.Expr:
         left_tok = self.current
         left = self.primary()
         explicit = self.is_op("@")
@@ -572,20 +587,23 @@ class _Parser:
         if not (explicit or juxtaposed):
             return left
         if left_tok.kind == "number" and juxtaposed:
-            return nodes.mul(left, self._chained(self.current))
+            return nodes.mul(left, self._chained(self.current, link + 1))
         if not (left_tok.kind == "name" and left_tok.time is None and isinstance(left, sympy.Symbol)):
             self.fail("the left factor of a matrix product must be a parameter (a weight matrix)",
                       left_tok, "juxtaposition and @ are matrix products; use * or ⊙ to multiply element-wise")
         if explicit:
             op = self.advance()
             self._operand_follows(op)
-        return nodes.matmul(left, self._chained(self.current))
+        return nodes.matmul(left, self._chained(self.current, link + 1))
 
-    def _chained(self, tok: Token) -> sympy.Expr:
-        """The right factor of a juxtaposed product, one level down (`A B x`: B x is inside A's)."""
-        self._deeper(tok)
-        right = self.matrix_product()
-        self.depth -= 1
+    def _chained(self, tok: Token, link: int) -> sympy.Expr:
+        """The right factor of a product; from the second product in a row (`A B x_t`: `B x_t` is
+        inside `A`'s) one level down."""
+        level = 1 if link >= 2 else 0
+        if level:
+            self._deeper(tok)
+        right = self.matrix_product(link)
+        self.depth -= level
         return right
 
     def _starts_primary(self, tok: Token) -> bool:
@@ -630,6 +648,10 @@ class _Parser:
         if tok.kind == "end":
             prev = self.tokens[self.i - 1]
             self.fail(f"expected an operand after '{self._text(prev)}'", prev, "an operator is dangling here")
+        if self.is_op("-", "+") and self.i > 0 and self.tokens[self.i - 1].kind == "op":
+            before = self._text(self.tokens[self.i - 1])
+            self.fail(f"a sign right after '{before}'", tok,
+                      f"put a negative factor in brackets: a {before} (-b)")
         self.fail(f"unexpected '{self._text(tok)}'", tok, "expected a name, a number or '('")
 
     def _unknown_function_hint(self, tok: Token) -> str:

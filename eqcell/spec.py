@@ -134,20 +134,42 @@ class _Refused(Exception):
         self.message, self.mark, self.hint = message, mark, hint
 
 
-def resolve_source(source: str | Path) -> tuple[str, str]:
-    """(display file name, text) for a path, a shipped spec name, or YAML text."""
+def resolve_source(source: str | Path | bytes, display_name: str | None = None) -> tuple[str, str]:
+    """(display file name, text) for a path, a shipped spec name, or YAML text (str or bytes).
+
+    With a `display_name` (`<stdin>`), `source` is always the spec's text, never a file name."""
     if isinstance(source, Path):
         return str(source), _read(source)
-    if "\n" not in source and ":" not in source.split("/")[-1]:
+    if isinstance(source, bytes):
+        return display_name or "<bytes>", _decode(source, display_name or "<bytes>")
+    if display_name is None and "\n" not in source and ":" not in source.split("/")[-1]:
         path = Path(source)
-        if path.is_file():
+        if _is_file(path):
             return source, _read(path)
+        if _is_dir(path):
+            raise SpecError(f"{source} is a folder, not a spec file", Span(source, 1, 1),
+                            "name a .yaml file, or a shipped spec")
         shipped = shipped_specs_dir() / f"{source}.yaml"
-        if "/" not in source and "\\" not in source and shipped.is_file():
+        if "/" not in source and "\\" not in source and _is_file(shipped):
             return f"specs/{source}.yaml", _read(shipped)
         hint = did_you_mean(source, shipped_names()) or f"shipped specs: {', '.join(shipped_names())}"
         raise SpecError(f"no such spec file or shipped spec: {source!r}", Span(source, 1, 1), hint)
-    return "<string>", _decode(source.encode("utf-8", "surrogatepass"), "<string>")
+    file = display_name or "<string>"
+    return file, _decode(source.encode("utf-8", "surrogatepass"), file)
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long for the system, a NUL in it: no such file
+        return False
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
 
 
 def _read(path: Path) -> str:
@@ -197,11 +219,14 @@ def _forbidden_char(text: str, pos: int, file: str) -> tuple[str, Span, str]:
             Span(file, line, pos - begin + 1, None, line_text), hint)
 
 
-def load_spec(source: str | Path, display_name: str | None = None) -> Spec:
+def load_spec(source: str | Path | bytes, display_name: str | None = None) -> Spec:
     """Read and check a spec's YAML structure; equations stay text for the parser.
 
-    `display_name` names YAML text in messages (default `<string>`), e.g. `<stdin>`."""
-    file, text = resolve_source(source)
+    `source` is a path, a shipped spec name, or the spec's text (str, or bytes checked as UTF-8).
+    `display_name` names text in messages (default `<string>`), e.g. `<stdin>`; given one, a str
+    `source` is always text, never a file name (standard input that reads `lstm` is not the
+    shipped LSTM)."""
+    file, text = resolve_source(source, display_name)
     return _build(display_name or file, text)
 
 
@@ -309,6 +334,12 @@ def _build(file: str, text: str) -> Spec:
 
     eq_node = fields["equations"][1]
     block_hint = "write `equations: |` and one equation per line below it"
+    if getattr(eq_node, "style", None) == '"':
+        written = text[eq_node.start_mark.index:eq_node.end_mark.index]
+        command = re.search(r"\\(?!n)[A-Za-z]{2,}", written)
+        if command:
+            fail(f"LaTeX in double quotes: YAML reads the backslash of {command.group()} as an escape",
+                 eq_node, block_hint)
     eq_loc = scalar(eq_node, "`equations`", hint=block_hint)
     if eq_node.style == ">" or eq_node.style != "|" and eq_node.end_mark.line > eq_node.start_mark.line:
         fail("`equations` must be a literal block: YAML joins the lines of this one", eq_node, block_hint)
@@ -450,15 +481,32 @@ def _yaml_message(problem: str, context: str) -> tuple[str, str]:
     if "another document" in problem:
         return ("a second YAML document starts here", "a spec is one document; "
                 "remove this `---` line and what follows it, or move it to a file of its own")
-    if "quoted scalar" in context:
+    if "quoted scalar" in context and problem.startswith("found unknown escape character"):
+        return (f"unknown escape {problem.split(' character ', 1)[1]} in a double-quoted value",
+                "in double quotes a backslash starts an escape; for LaTeX use single quotes or a block (`|`)")
+    if "quoted scalar" in context and problem.startswith("found unexpected"):
         return "this quoted value is never closed", "add the closing quote"
     if "flow sequence" in context and "<stream end>" in problem:
         return "this list is never closed", "close it with ']'"
     if "flow mapping" in context and "<stream end>" in problem:
         return "this mapping is never closed", "close it with '}'"
+    if "flow sequence" in context or "flow mapping" in context:
+        close = "]" if "sequence" in context else "}"
+        return (f"unexpected {problem.rsplit('got ', 1)[-1]} inside {'[...]' if close == ']' else '{...}'}",
+                f"separate the values with ',' and close with '{close}'; quote a value that holds ':' or ','")
     if "block scalar" in context and problem.startswith("expected a comment or a line break"):
         return ("text after `|` on the same line", "start the block on the next line, indented: "
                 "`equations: |`, then one equation per line")
+    if "block scalar" in context:  # `|x`, `|0`
+        return ("`|` may be followed only by an indentation digit 1-9, `+` or `-`",
+                "write `equations: |` and the equations on the lines below it, indented")
+    if problem.startswith("expected <block end>"):
+        return ("this line does not fit the block above it",
+                "check its indentation: the keys of one mapping start in the same column, "
+                "and a list `- ...` is indented under its key")
+    if "anchor" in context or "alias" in context:
+        return ("a '&' or '*' here starts a YAML anchor or alias, which a spec does not use",
+                "put the value in quotes")
     if "simple key" in context and "':'" in problem:
         return ("a line that is not `key: value`", "is it part of a block above? Indent it under "
                 "`equations: |`; otherwise write `key: value`")
@@ -469,7 +517,8 @@ def _yaml_message(problem: str, context: str) -> tuple[str, str]:
         return "an undefined YAML tag", "remove the tag; a spec is plain data"
     readable = {"<stream end>": "the end of the file", "<block end>": "the end of the block",
                 "<scalar>": "a value", "<block mapping start>": "a mapping", "<block sequence start>": "a list",
-                "<flow sequence start>": "'['", "<flow mapping start>": "'{'", "<block entry>": "'- '"}
+                "<flow sequence start>": "'['", "<flow mapping start>": "'{'", "<block entry>": "'- '",
+                "<document start>": "'---'"}
     for word, said in readable.items():
         problem, context = problem.replace(f"'{word}'", said), context.replace(f"'{word}'", said)
     if context.startswith("while"):

@@ -1,9 +1,14 @@
-"""The parser: plain and LaTeX spellings, names, time indices, precedence."""
+"""The parser: plain and LaTeX spellings, names, time indices, precedence, limits."""
+import ast
+
 import pytest
 import sympy
+from click.testing import CliRunner
 
 from eqcell import nodes
-from eqcell.parse import parse_equations
+from eqcell.cli import cli
+from eqcell.errors import NOT_YET, SpecError, did_you_mean
+from eqcell.parse import MAX_DEPTH, MAX_OPERANDS, parse_equations
 from eqcell.spec import load_spec
 
 S = sympy.Symbol
@@ -26,7 +31,7 @@ def test_matrix_vector_by_juxtaposition_and_at():
 
 def test_previous_step_spellings_agree():
     for spelling in ("h_{t-1}", "h_{t−1}", "h_tm1", "h_{t - 1}"):
-        assert expr(f"h_t = tanh(U {spelling})") == nodes.call("tanh", nodes.matmul(S("U"), S("h_tm1")))
+        assert expr(f"h_t = tanh(U {spelling})") == nodes.call("tanh", nodes.matmul(S("U"), nodes.prev("h")))
 
 
 def test_braces_dropped_from_subscripts():
@@ -82,6 +87,183 @@ def test_refs_keep_positions():
 
 @pytest.mark.parametrize("line", ["h_t = tanh(", "h_t = a +", "h_t = sigmod(a)"])
 def test_bad_lines_raise_spec_errors(line):
-    from eqcell.errors import SpecError
     with pytest.raises(SpecError):
         parse(line)
+
+
+# -- primes: part of the name ---------------------------------------------------------------
+@pytest.mark.parametrize("target", ["f'_t", "f'_{t}", "fprime_t", "f′_t", r"f^{\prime}_t", r"f^\prime_t",
+                                    r"f^{ \prime }_{t}"])
+def test_primes_are_part_of_the_name(target):
+    eq = parse(f"{target} = sigmoid(W x_t)" + (r" \\" if "\\" in target else ""))[0]
+    assert eq.target == "fprime"
+
+
+@pytest.mark.parametrize("read", ["f'_{t-1}", "fprime_{t-1}", "f'_tm1", r"f^{\prime}_{t-1}"])
+def test_primes_read_at_t_minus_1(read):
+    latex = "\\" in read
+    target = r"\mathrm{fprime}_t" if latex else "fprime_t"  # LaTeX: fprime_t is f p r i m e_t
+    eq = parse(f"{target} = tanh(U {read})" + (r" \\" if latex else ""))[0]
+    assert eq.expr == nodes.call("tanh", nodes.matmul(S("U"), nodes.prev("fprime")))
+
+
+def test_double_prime_and_prime_on_a_parameter():
+    assert parse("f''_t = W' x_t")[0].target == "fprimeprime"
+    assert parse("f''_t = W' x_t")[0].expr == nodes.matmul(S("Wprime"), S("x"))
+    assert parse(r"f^{\prime\prime}_t &= \tanh(x_t)")[0].target == "fprimeprime"
+    assert parse("f″_t = x_t")[0].target == "fprimeprime"
+
+
+def test_prime_superscript_is_not_a_power():
+    """`f^{\prime}` is a name; a real superscript still says it is not supported yet."""
+    parse(r"f^{\prime}_t &= \tanh(x_t)")
+    with pytest.raises(SpecError, match="powers"):
+        parse(r"f_t &= \tanh(x_t)^{2}")
+
+
+# -- format 2 constructs not implemented yet: one message each, from errors.NOT_YET --------
+@pytest.mark.parametrize("line, key", [
+    ("h_t = max(a, b)", "max"), ("h_t = min(a, b)", "min"), ("h_t = logsigmoid(a)", "logsigmoid"),
+    ("h_t = diag(a) h_{t-1}", "diag"), ("h_t = I h_{t-1}", "I"), ("h_t = a^2", "power"),
+    ("h_t = a ** 2", "power"), ("h_t = a²", "power"), ("h_t = k_t^T q_t", "transpose"),
+    (r"h_t &= k_t^{\top} q_t", "transpose"), (r"h_t &= W^{(z)} x_t", "superscript"), ("h_t = |a|", "bars"),
+    (r"h_t &= \lvert a \rvert", "bars"), (r"h_t &= \|a\|", "norm"), (r"h_t &= \frac{a}{b}", "\\frac"),
+    (r"h_t &= \sqrt{a}", "\\sqrt"), (r"h_t &= \max\{a, b\}", "\\max"), (r"h_t &= \mathrm{max}(a, b)", "max"),
+    (r"h_t &= \operatorname{diag}(a)", "diag"), (r"h_t &= \mathbf{I} h_{t-1}", "I"),
+    ("h_t = tanh(h(t-1))", "time_argument"), ("h_t = U x_{t-1}", "input_prev"),
+    (r"a_t &= x_t, \quad h_t = a_t", "separators"), (r"h_t &= x_t.", "trailing_punctuation"),
+])
+def test_format_2_constructs_say_not_supported_yet(line, key):
+    with pytest.raises(SpecError) as raised:
+        parse(line)
+    what, verb, hint = NOT_YET[key]
+    assert raised.value.message.startswith(f"{what} {verb} part of the spec language (format 2)")
+    assert "not support" in raised.value.message and raised.value.hint == hint
+
+
+def test_unknown_lowercase_function_is_not_offered_a_matrix_product():
+    with pytest.raises(SpecError) as raised:
+        parse("h_t = maximum(a)")
+    assert raised.value.message == "unknown function 'maximum'"
+    assert raised.value.hint.startswith("functions: sigmoid, tanh") and "@" not in raised.value.hint
+    with pytest.raises(SpecError) as raised:
+        parse("h_t = tanhh(a)")
+    assert raised.value.hint == "did you mean 'tanh'?"
+
+
+def test_hash_comments_in_latex_too():
+    assert [eq.target for eq in parse("f_t &= \\sigma(x_t)  # gate  \\\\\nh_t &= f_t  % output")] == ["f", "h"]
+
+
+def test_unicode_spaces_are_spaces():
+    assert expr("h_t = W\u00a0x_t\u2009+ b") == nodes.add(nodes.matmul(S("W"), S("x")), S("b"))
+
+
+# -- limits: nesting depth and operands ------------------------------------------------------
+def nested(depth: int, open_: str = "(", close: str = ")", inner: str = "W x_t + U h_{t-1}") -> str:
+    return "h_t = " + open_ * depth + inner + close * depth
+
+
+@pytest.mark.parametrize("open_", ["(", "tanh(", "U(", "layer_norm(", "-(a * ("])
+def test_nesting_limit(open_):
+    close = ")" * open_.count("(")
+    levels = open_.count("(")
+    parse(nested(MAX_DEPTH // levels, open_, close))
+    with pytest.raises(SpecError, match=f"nests more than {MAX_DEPTH} levels deep") as raised:
+        parse(nested(MAX_DEPTH // levels + 1, open_, close))
+    assert raised.value.span.col > 3  # at the token that goes too deep, not at the equation
+
+
+def test_division_and_product_chains_count_as_levels():
+    parse("h_t = h_{t-1}" + " / a" * MAX_DEPTH)
+    with pytest.raises(SpecError, match="levels deep"):
+        parse("h_t = h_{t-1}" + " / a" * (MAX_DEPTH + 1))
+    parse("h_t = " + " ".join(f"A{i}" for i in range(MAX_DEPTH + 1)) + " h_{t-1}")
+    with pytest.raises(SpecError, match="levels deep"):
+        parse("h_t = " + " ".join(f"A{i}" for i in range(MAX_DEPTH + 2)) + " h_{t-1}")
+    with pytest.raises(SpecError, match="levels deep"):  # brackets, then divisions over them
+        parse("h_t = " + "(" * 40 + "h_{t-1}" + ")" * 40 + " / a" * 30)
+
+
+def test_operand_limit():
+    parse("h_t = " + " + ".join(["h_{t-1}"] * MAX_OPERANDS))
+    with pytest.raises(SpecError, match=f"more than {MAX_OPERANDS} names and numbers"):
+        parse("h_t = " + " + ".join(["h_{t-1}"] * (MAX_OPERANDS + 1)))
+
+
+def test_huge_numbers():
+    assert expr("h_t = " + "9" * 300 + " * a") == nodes.mul(sympy.Integer("9" * 300), S("a"))
+    for big in ("1e999", "9" * 400, "9" * 5000):  # int() of 5000 digits would raise ValueError
+        with pytest.raises(SpecError, match="too large"):
+            parse(f"h_t = {big} * a")
+
+
+AT_THE_LIMIT = {
+    "brackets": nested(MAX_DEPTH),
+    "calls": nested(MAX_DEPTH, "tanh(", ")"),
+    "layer_norms": nested(MAX_DEPTH, "layer_norm(", ")"),
+    "matrices_on_brackets": "h_t = " + "".join(f"U{i}(" for i in range(MAX_DEPTH)) + "h_{t-1}" + ")" * MAX_DEPTH,
+    "signs_products": nested(MAX_DEPTH // 2, "-(a * (", "))"),
+    "mixed": nested(MAX_DEPTH // 4, "tanh(a + (b * (c / ", ")))"),
+    "divisions": "h_t = h_{t-1}" + " / a" * MAX_DEPTH,
+    "product_chain": "h_t = " + " ".join(f"A{i}" for i in range(MAX_DEPTH + 1)) + " h_{t-1}",
+    "two_deep_equations": nested(MAX_DEPTH, "tanh(", ")").replace("h_t", "a_t", 1)
+                          + "\n" + nested(MAX_DEPTH - 1, "tanh(", ")", "a_t + h_{t-1}"),
+    "linear_state": "z_t = " + "sigmoid(" * MAX_DEPTH + "W x_t" + ")" * MAX_DEPTH
+                    + "\nh_t = (1 - z_t) * h_{t-1} + z_t * " + "tanh(" * (MAX_DEPTH - 1) + "V x_t" + ")" * (MAX_DEPTH - 1),
+}
+
+
+@pytest.mark.parametrize("target", ["keras", "tf-keras"])
+@pytest.mark.parametrize("case", sorted(AT_THE_LIMIT))
+def test_specs_at_the_limits_generate(case, target):
+    """What the parser lets through, the later stages (analysis, sympy, the printers, Python's
+    compiler) handle: no RecursionError at the limit, and the module parses."""
+    text = "name: TestCell\nequations: |\n" + "".join(f"  {line}\n" for line in AT_THE_LIMIT[case].splitlines())
+    result = CliRunner().invoke(cli, ["generate", "-", "-o", "-", "--target", target], input=text)
+    assert result.exit_code == 0, (result.exception, result.output[-2000:])
+    ast.parse(result.stdout)
+
+
+def test_many_terms_generate():
+    text = ("name: TestCell\nequations: |\n  h_t = " + " + ".join(f"a{i}" for i in range(MAX_OPERANDS - 1))
+            + " + h_{t-1}\n")
+    result = CliRunner().invoke(cli, ["generate", "-", "-o", "-"], input=text)
+    assert result.exit_code == 0, result.output[-2000:]
+    ast.parse(result.stdout)
+
+
+# -- the loader ------------------------------------------------------------------------------
+def test_format_versions():
+    assert load_spec("name: T\nequations: |\n  h_t = x_t\n").version == 2
+    for version in (1, 2):
+        assert load_spec(f"eqcell: {version}\nname: T\nequations: |\n  h_t = x_t\n").version == version
+
+
+def test_initial_state_in_exponent_notation_is_a_number():
+    spec = load_spec("name: T\ninitial_state: {h: 1e-3, c: -2E2}\nequations: |\n  h_t = x_t\n")
+    assert [(k.value, v.value) for k, v in spec.initial_state] == [("h", 0.001), ("c", -200.0)]
+
+
+def test_text_given_a_display_name_is_never_a_file_name():
+    """Standard input that reads `lstm` is a (bad) spec, not the shipped LSTM."""
+    with pytest.raises(SpecError, match="must be a mapping"):
+        load_spec("lstm", display_name="<stdin>")
+    assert load_spec("lstm").name.value == "LSTMCell"
+    with pytest.raises(SpecError, match="not UTF-8"):
+        load_spec(b"name: \xff\n", display_name="<stdin>")
+
+
+@pytest.mark.parametrize("word, choices, hint", [
+    ("sigmod", ["sigmoid", "tanh"], "did you mean 'sigmoid'?"),
+    ("equation", ["equations", "name"], "did you mean 'equations'?"),
+    ("b_g", ["b_f", "b_h"], "did you mean 'b_h'?"),
+    ("maximum", ["max", "tanh"], "did you mean 'max'?"),
+    ("Sigmoid", ["sigmoid"], "did you mean 'sigmoid'?"),
+    ("constants", ["states", "sizes", "name"], ""),
+    ("foo", ["sigmoid", "tanh", "log"], ""),
+    ("h", ["c"], ""),
+    ("units", ["input", "output", "name"], ""),
+])
+def test_did_you_mean_only_for_close_matches(word, choices, hint):
+    assert did_you_mean(word, choices) == hint

@@ -257,7 +257,7 @@ class _Tokenizer:
         text, start = self.text, self.pos
         m = re.compile(r"\\([A-Za-z]+|.)").match(text, start, self.end)
         if not m:
-            self.fail("a lone backslash", start)
+            self.fail("a lone backslash", start, hint="a backslash starts a LaTeX command such as \\sigma; remove it")
         word, after = m.group(1), m.end()
         if not self.latex:
             self.fail(f"unexpected LaTeX command '\\{word}'", start, after)
@@ -319,7 +319,8 @@ class _Tokenizer:
         while pos < self.end and self.text[pos] == " ":
             pos += 1
         if pos >= self.end:
-            self.fail("a LaTeX command is missing its argument", command_start, pos)
+            self.fail("a LaTeX command is missing its argument", command_start, pos,
+                      f"write its argument in braces, e.g. {self.text[command_start:pos].strip()}{{h}}")
         if self.text[pos] != "{":
             return pos, pos + 1, pos + 1
         depth = 0
@@ -618,7 +619,8 @@ class _Parser:
         if tok.kind == "number":
             self.advance()
             if math.isinf(float(tok.value)):
-                self.fail(f"number {tok.value} is too large", tok,
+                shown = tok.value if len(tok.value) <= 24 else f"{tok.value[:12]}... ({len(tok.value)} characters)"
+                self.fail(f"number {shown} is too large", tok,
                           "numbers must fit a 64-bit float, up to about 1.8e308")
             return sympy.Integer(tok.value) if tok.value.isdigit() else sympy.Float(tok.value)
         if tok.kind == "func":

@@ -211,12 +211,18 @@ def _forbidden_char(text: str, pos: int, file: str) -> tuple[str, Span, str]:
     begin = text.rfind("\n", 0, pos) + 1
     end = text.find("\n", pos)
     line_text = text[begin:end if end >= 0 else len(text)]
-    what = "control character" if ch <= "\x9f" else "character"
+    what = _forbidden_kind(ch)
     hint = "delete it; it does not show in most editors"
     if ch == "\x00" and text.count("\x00") * 4 >= len(text):
         hint = "this looks like a UTF-16 file; save it as UTF-8"
-    return (f"{what} {describe_char(ch)} is not allowed in a spec",
+    return (f"{what.removeprefix('the ')} {describe_char(ch)} is not allowed in a spec",
             Span(file, line, pos - begin + 1, None, line_text), hint)
+
+
+def _forbidden_kind(ch: str) -> str:
+    if ch <= "\x9f":
+        return "the control character"
+    return "the lone surrogate" if "\ud800" <= ch <= "\udfff" else "the noncharacter"
 
 
 def load_spec(source: str | Path | bytes, display_name: str | None = None) -> Spec:
@@ -286,7 +292,7 @@ def _build(file: str, text: str) -> Spec:
         if isinstance(value, str):
             bad = _FORBIDDEN.search(value)
             if bad:
-                fail(f"{what} holds the control character {describe_char(bad.group())}, written as an escape",
+                fail(f"{what} holds {_forbidden_kind(bad.group())} {describe_char(bad.group())}, written as an escape",
                      node, "remove the escape")
         return Located(value, span_of(node.start_mark, node.end_mark))
 
@@ -405,9 +411,11 @@ def check_identifier(name: str, span: Span, what: str) -> None:
     if not name.isascii():
         raise SpecError(f"{what} {name!r} is not ASCII", span, _ascii_hint(name))
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
-        raise SpecError(f"{what} {name!r} is a Python keyword", span, "choose another name")
+        raise SpecError(f"{what} {name!r} is a Python keyword", span,
+                        f"Python reserves it; choose another name, e.g. {name}1")
     if name.startswith("__") and name.endswith("__"):
-        raise SpecError(f"{what} {name!r} is a dunder name", span, "choose a name without double underscores")
+        raise SpecError(f"{what} {name!r} starts and ends with '__'", span,
+                        "Python reserves such names for itself; choose a name without the double underscores")
     if name in RESERVED:
         raise SpecError(f"{what} {name!r} is a name the generated module uses itself", span,
                         "choose another name; eqcell never renames silently")

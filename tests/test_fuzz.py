@@ -18,6 +18,7 @@ import re
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -192,3 +193,19 @@ def test_every_base_spec_generates():
     for text in BASES:
         for target in ("keras", "tf-keras"):
             assert check_spec_text(text, target) == 0, run("check", str(SPEC))[2]
+
+
+# Crashes the fuzzers found in stages this suite's owner does not own: each stays here, strict,
+# until the fix lands (then the xfail fails: remove the mark and keep the test).
+KNOWN_CRASHES = {
+    # render._scan_lines prints the linear_states mix `matmul(...)` (analyze.linear_states) of a
+    # matrix applied to a parameter, or to an expression holding one, in a scanned state
+    "matrix_on_parameter_in_scan": "name: T\nequations: |\n  h_t = h_{t-1} + W b\n",
+    "matrix_on_input_plus_parameter_in_scan": "name: T\nequations: |\n  h_t = h_{t-1} + W (b + x_t)\n",
+}
+
+
+@pytest.mark.xfail(strict=True, reason="eqcell: internal error: PrinterError: KerasPrinter cannot print matmul")
+@pytest.mark.parametrize("case", sorted(KNOWN_CRASHES))
+def test_known_crashes(case):
+    assert check_spec_text(KNOWN_CRASHES[case]) in (0, 2)

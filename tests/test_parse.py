@@ -40,7 +40,7 @@ def test_braces_dropped_from_subscripts():
 
 def test_capital_before_bracket_is_matrix_product():
     got = expr("h_t = U(r_t * h_{t-1})\nr_t = sigmoid(x_t)".splitlines()[0])
-    assert got == nodes.matmul(S("U"), nodes.mul(S("r"), S("h_tm1")))
+    assert got == nodes.matmul(S("U"), nodes.mul(S("r"), nodes.prev("h")))
 
 
 def test_elementwise_binds_looser_than_matrix_product():
@@ -54,7 +54,7 @@ def test_unicode_operators_and_accents():
 def test_latex_single_character_subscripts():
     eq = parse(r"f_t &=\sigma(W_fx_t+R_fh_{t−1}+b_f)")[0]
     assert eq.expr == nodes.call("sigmoid", nodes.add(nodes.matmul(S("W_f"), S("x")),
-                                                      nodes.matmul(S("R_f"), S("h_tm1")), S("b_f")))
+                                                      nodes.matmul(S("R_f"), nodes.prev("h")), S("b_f")))
 
 
 def test_latex_accent_and_font_commands():

@@ -498,7 +498,8 @@ class _Parser:
         if first.kind != "name" or first.time is None:
             self.fail("expected an equation `v_t = expression`", first, shape_hint)
         if first.time != TIME_NOW:
-            self.fail(f"the left side must be a variable at step t, got '{self._text(first)}'", first, shape_hint)
+            self.fail(f"the left side must be a variable at step t, got '{self._text(first)}'", first,
+                      f"an equation defines the value at step t: write {first.value}_t = ...")
         self.advance()
         if not self.is_op("="):
             self.fail(f"expected '=' after {self._text(first)}", self.current, shape_hint)
@@ -590,8 +591,11 @@ class _Parser:
         if left_tok.kind == "number" and juxtaposed:
             return nodes.mul(left, self._chained(self.current, link + 1))
         if not (left_tok.kind == "name" and left_tok.time is None and isinstance(left, sympy.Symbol)):
-            self.fail("the left factor of a matrix product must be a parameter (a weight matrix)",
-                      left_tok, "juxtaposition and @ are matrix products; use * or ⊙ to multiply element-wise")
+            left_text = self.line.text[left_tok.start:self.tokens[self.i - 1].end]
+            raise SpecError(f"'{left_text}' is not a parameter, so it cannot multiply what follows as a matrix",
+                            self.line.span(left_tok.start, self.tokens[self.i - 1].end),
+                            "side by side and @ are matrix products, a parameter (a weight) on the left; "
+                            "use * or ⊙ to multiply element-wise")
         if explicit:
             op = self.advance()
             self._operand_follows(op)

@@ -16,6 +16,9 @@ class Span:
     line_text: str = ""
 
 
+SHOWN_LINE = 240  # a longer source line is shown as a window around the error's column
+
+
 class SpecError(Exception):
     """Something wrong in a spec: says where, what, and what to do."""
 
@@ -25,11 +28,19 @@ class SpecError(Exception):
 
     def __str__(self) -> str:
         s = self.span
-        out = [f"{_visible(s.file)}:{s.line}:{s.col}: {self.message}"]
+        message = self.message if len(self.message) <= 2 * SHOWN_LINE else (
+            f"{self.message[:SHOWN_LINE]} ... {self.message[-SHOWN_LINE // 2:]}")  # a name 1 MiB long
+        out = [f"{_visible(s.file)}:{s.line}:{s.col}: {message}"]
         if s.line_text:
-            shown = _visible(s.line_text)
-            pad = len(shown[: s.col - 1].expandtabs())
+            shown, before = _visible(s.line_text), s.col - 1
             width = max(1, (s.end_col or s.col + 1) - s.col)
+            if len(shown) > SHOWN_LINE:  # a window around the column, not a whole 1 MiB line
+                start = max(0, before - SHOWN_LINE // 2)
+                end = min(len(shown), before + min(width, SHOWN_LINE // 2) + SHOWN_LINE // 4)
+                shown = ("..." if start else "") + shown[start:end] + ("..." if end < len(shown) else "")
+                before += (3 if start else 0) - start
+                width = min(width, len(shown) - before)
+            pad = len(shown[:before].expandtabs())
             out += ["    " + shown.expandtabs(), "    " + " " * pad + "^" * width]
         if self.hint:
             out.append(f"  hint: {self.hint}")

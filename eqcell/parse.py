@@ -9,7 +9,8 @@ printers and Python's own compiler all recurse over the expression):
 - MAX_DEPTH: an expression nests at most 64 levels deep. Each bracket, function call, factor
   of a chain of juxtaposed products (`A B C x_t`) and division in one product (`a / b / c`)
   is one level; a sum or a product of any length is one level however many terms it has.
-- MAX_OPERANDS: the right side of an equation holds at most 1000 names and numbers."""
+- MAX_OPERANDS: the right side of an equation holds at most 1000 names and numbers.
+- MAX_EQUATIONS: a spec holds at most 1000 equations (the analysis takes seconds for 1000)."""
 from __future__ import annotations
 
 import math
@@ -25,6 +26,7 @@ from .spec import EquationLine, Spec
 
 MAX_DEPTH = 64
 MAX_OPERANDS = 1000
+MAX_EQUATIONS = 1000
 
 TIME_NOW, TIME_PREV = 0, -1
 ACCENTS = {"\u0303": "tilde", "\u0302": "hat", "\u0304": "bar", "\u0305": "bar"}
@@ -113,6 +115,9 @@ def parse_equations(spec: Spec) -> tuple[Equation, ...]:
                                 "define each variable once; rename one of them")
             first_def[eq.target] = eq
             out.append(eq)
+            if len(out) > MAX_EQUATIONS:
+                raise SpecError(f"the spec has more than {MAX_EQUATIONS} equations", eq.span,
+                                "a cell is a few equations; is this the right file?")
     if not out:
         raise SpecError("`equations` holds no equation", spec.equations_span,
                         "write one `v_t = expression` per line")

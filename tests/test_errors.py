@@ -91,7 +91,8 @@ def test_message_shape(case):
         source, caret = lines[1], lines[2]
         assert source.startswith("    ") and source[4:].strip()
         assert re.fullmatch(r" {4}( *)\^+", caret), caret
-        assert len(source[4:4 + col - 1]) == caret.index("^") - 4 == col - 1
+        if not source.startswith("    ..."):  # a long line is shown as a window around the column
+            assert len(source[4:4 + col - 1]) == caret.index("^") - 4 == col - 1
         assert caret.index("^") <= len(source)  # just past the end: a value is missing there
     hints = [line for line in lines if line.startswith("  hint: ")]
     assert len(hints) == (0 if case in NO_HINT else 1)
@@ -193,3 +194,18 @@ def test_every_format_2_construct_not_supported_yet_has_a_case():
     messages = "".join(p.read_text(encoding="utf-8") for p in ERRORS.glob("*.txt"))
     missing = [key for key, (what, _, _) in NOT_YET.items() if f": {what} " not in messages]
     assert not missing, f"NOT_YET entries without a case in tests/errors: {missing}"
+
+
+def test_a_long_line_is_shown_around_the_column(tmp_path, monkeypatch):
+    """A 1 MiB line is not printed whole: a window around the caret, and a name 1 MiB long is
+    shortened in the message."""
+    monkeypatch.chdir(tmp_path)
+    Path("long.yaml").write_text("name: TestCell\nequations: |\n  h_t = " + "(" * 500_000 + "\n", encoding="utf-8")
+    result = invoke("generate", "long.yaml", "-o", "out.py")
+    assert result.exit_code == 2 and len(result.stderr) < 1000, result.stderr[:2000]
+    head, source, caret, hint = result.stderr.splitlines()
+    assert head == "long.yaml:3:73: this expression nests more than 64 levels deep"
+    assert source.endswith("...") and caret.index("^") == 4 + 72
+    Path("name.yaml").write_text("name: " + "a-" * 200_000 + "\nequations: |\n  h_t = x_t\n", encoding="utf-8")
+    result = invoke("check", "name.yaml")
+    assert result.exit_code == 2 and len(result.stderr) < 2000 and "is not a valid Python identifier" in result.stderr

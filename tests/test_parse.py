@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from eqcell import nodes
 from eqcell.cli import cli
 from eqcell.errors import NOT_YET, SpecError, did_you_mean
-from eqcell.parse import MAX_DEPTH, MAX_OPERANDS, parse_equations
+from eqcell.parse import MAX_DEPTH, MAX_EQUATIONS, MAX_OPERANDS, parse_equations
 from eqcell.spec import load_spec
 
 S = sympy.Symbol
@@ -189,6 +189,13 @@ def test_operand_limit():
     parse("h_t = " + " + ".join(["h_{t-1}"] * MAX_OPERANDS))
     with pytest.raises(SpecError, match=f"more than {MAX_OPERANDS} names and numbers"):
         parse("h_t = " + " + ".join(["h_{t-1}"] * (MAX_OPERANDS + 1)))
+
+
+def test_equation_limit():
+    parse("\n".join(f"a{i}_t = x_t" for i in range(MAX_EQUATIONS)))
+    with pytest.raises(SpecError, match=f"more than {MAX_EQUATIONS} equations") as raised:
+        parse("\n".join(f"a{i}_t = x_t" for i in range(MAX_EQUATIONS + 5)))
+    assert raised.value.span.line == 3 + MAX_EQUATIONS
 
 
 def test_huge_numbers():

@@ -206,6 +206,7 @@ KNOWN_CRASHES = {
     # matrix applied to a parameter, or to an expression holding one, in a scanned state
     "matrix_on_parameter_in_scan": "name: T\nequations: |\n  h_t = h_{t-1} + W b\n",
     "matrix_on_input_plus_parameter_in_scan": "name: T\nequations: |\n  h_t = h_{t-1} + W (b + x_t)\n",
+    "matrix_on_input_only_variable_in_scan": "name: T\nequations: |\n  a_t = tanh(x_t)\n  h_t = h_{t-1} + U a_t\n",
 }
 
 

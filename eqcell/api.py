@@ -8,17 +8,18 @@ from pathlib import Path
 
 from .analyze import analyze as _analyze
 from .ir import CellIR
-from .render import render
+from .render import module_names, render
+from .spec import Spec, load_spec
 
 
-def analyze(spec: str | Path) -> CellIR:
+def analyze(spec: str | Path | bytes | Spec) -> CellIR:
     """The CellIR of a spec: states, parameters, fused weights, ordered step."""
-    return _analyze(spec)
+    return _analyze(spec if isinstance(spec, Spec) else load_spec(spec), module_names())
 
 
-def generate(spec: str | Path, target: str = "keras") -> str:
+def generate(spec: str | Path | bytes | Spec, target: str = "keras") -> str:
     """The generated module's text for `target` ("keras" or "tf-keras")."""
-    return render(_analyze(spec), target)
+    return render(analyze(spec), target)
 
 
 class _GeneratedLoader(importlib.abc.SourceLoader):
@@ -34,16 +35,10 @@ class _GeneratedLoader(importlib.abc.SourceLoader):
         return self.code.encode("utf-8")
 
 
-def load(spec: str | Path, target: str = "keras"):
-    """The generated cell class, imported from memory and registered for serialization.
-
-    The module stays in `sys.modules` as `eqcell_generated_<name>_<target>_<digest>`; its
-    full-sequence layer is `sys.modules[cls.__module__].<layer name>` (`load_layer` returns it)."""
-    ir = _analyze(spec)
-    code = render(ir, target)
+def _module(ir: CellIR, target: str):
     name = f"eqcell_generated_{ir.name}_{target.replace('-', '_')}_{ir.digest}"
     if name not in sys.modules:
-        loader = _GeneratedLoader(f"<eqcell:{ir.name}:{target}>", code)
+        loader = _GeneratedLoader(f"<eqcell:{ir.name}:{target}>", render(ir, target))
         module_spec = importlib.util.spec_from_loader(name, loader)
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[name] = module
@@ -52,10 +47,19 @@ def load(spec: str | Path, target: str = "keras"):
         except BaseException:
             del sys.modules[name]
             raise
-    return getattr(sys.modules[name], ir.name)
+    return sys.modules[name]
 
 
-def load_layer(spec: str | Path, target: str = "keras"):
+def load(spec: str | Path | bytes | Spec, target: str = "keras"):
+    """The generated cell class, imported from memory and registered for serialization.
+
+    The module stays in `sys.modules` as `eqcell_generated_<name>_<target>_<digest>`; its
+    full-sequence layer is `sys.modules[cls.__module__].<layer name>` (`load_layer` returns it)."""
+    ir = analyze(spec)
+    return getattr(_module(ir, target), ir.name)
+
+
+def load_layer(spec: str | Path | bytes | Spec, target: str = "keras"):
     """The generated full-sequence layer class (e.g. `SLSTM`), imported as `load` does."""
-    cell = load(spec, target)
-    return getattr(sys.modules[cell.__module__], _analyze(spec).layer)
+    ir = analyze(spec)
+    return getattr(_module(ir, target), ir.layer)

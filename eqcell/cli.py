@@ -38,7 +38,7 @@ def cli():
 
 def _analyze(spec: str):
     """The CellIR of SPEC (`-`: standard input); a spec error becomes exit 2."""
-    from .analyze import analyze
+    from .api import analyze
     from .spec import load_spec
 
     try:

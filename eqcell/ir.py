@@ -1,6 +1,8 @@
 """The CellIR: plain frozen data that the templates read, and nothing else.
 
-`analyze` decides every name, order, shape and slice; `render` only prints it."""
+`analyze` decides every name, order, shape and slice; `render` only prints it. Names that end up
+in code (locals, attributes, arguments, classes) are final Python identifiers, chosen by
+`eqcell.analysis.naming`; names in comments and in `symbol_weights` are the spec's."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,8 +42,9 @@ class Dim:
 
 @dataclass(frozen=True, slots=True)
 class State:
-    name: str          # "c"
-    prev: str          # "c_tm1", the local name of the value at t-1
+    name: str          # "c", as the spec writes it
+    local: str         # "c", the local holding c_t in the generated step
+    prev: str          # "c_tm1", the local holding c_{t-1}
     size: str          # "units" or a named size
     initial: str       # "zeros", "ones", "learned" or a number as text
 
@@ -50,10 +53,10 @@ class State:
 class Param:
     """One parameter as the paper writes it, and where it lives in the Keras weights."""
 
-    name: str                    # "W_f"
+    name: str                    # "W_f", as the spec writes it
     role: str                    # "matrix", "bias", "vector", "gain"
     shape: tuple[str, ...]       # paper orientation: ("units", "input_dim")
-    weight: str                  # the Keras weight holding it: "kernel"
+    weight: str                  # the attribute of the Keras weight holding it: "kernel"
     row: int | None              # row of a stacked bias, else None
     start: Dim                   # column slice [start, stop) in the weight's last axis
     stop: Dim
@@ -73,10 +76,11 @@ class InitSlice:
 class Weight:
     """A Keras weight made in `build`: fused matrices, a bias, or a lone vector."""
 
-    name: str                    # "kernel"
+    name: str                    # "kernel": its attribute, and its name in Keras
+    arg: str                     # "kernel": the prefix of its constructor arguments (kernel_initializer)
     kind: str                    # "kernel", "bias", "vector", "initial_state"
     shape: tuple[Dim, ...]
-    members: tuple[str, ...]     # parameters inside, in column order
+    members: tuple[str, ...]     # parameters inside, in column order (initial_state: the state)
     operand: str                 # what it multiplies, for docs: "x_t", "h_{t-1}"
     default_initializer: str
     slices: tuple[InitSlice, ...]  # empty: one initializer for the whole weight
@@ -86,7 +90,6 @@ class Weight:
 
 @dataclass(frozen=True, slots=True)
 class Operand:
-    code_symbol: str             # the sympy symbol name of the operand: "x", "h_tm1", "r"
     expr: sympy.Expr             # the operand expression (a symbol, or e.g. r*h_tm1)
     weight: str                  # "kernel"
     dropout: str                 # "input", "recurrent" or ""
@@ -109,7 +112,8 @@ class Product:
 
 @dataclass(frozen=True, slots=True)
 class Statement:
-    target: str                  # "c"
+    target: str                  # "c": the local it binds
+    variable: str                # "c": the spec's variable
     expr: sympy.Expr             # with fused slices as symbols: f*c_tm1 + (1 - f)*tanh(z_c)
     equation: str                # the equation in canonical plain syntax, for the comment
     hoistable: bool
@@ -119,7 +123,7 @@ class Statement:
 
 @dataclass(frozen=True, slots=True)
 class ActivationArg:
-    arg: str                     # "recurrent_activation"
+    arg: str                     # "recurrent_activation": constructor argument and attribute
     function: str                # "sigmoid": every sigmoid(...) calls self.recurrent_activation
     default: str                 # "hard_sigmoid"
 
@@ -128,26 +132,35 @@ class ActivationArg:
 class LinearState:
     """s_t = a_t * s_{t-1} + b_t with a_t, b_t depending on the input only."""
 
-    state: str
+    state: State
     decay: sympy.Expr            # a_t
     drive: sympy.Expr            # b_t
 
 
 @dataclass(frozen=True, slots=True)
+class RecurrentDropout:
+    """Recurrent dropout masks the output state's t-1 value where the step multiplies it."""
+
+    prev: str                    # "h_tm1"
+    masked: str                  # "h_tm1_dp": what the recurrent products read
+
+
+@dataclass(frozen=True, slots=True)
 class CellIR:
-    name: str
-    layer: str
+    name: str                              # the cell class
+    layer: str                             # the full-sequence layer class
     description: str
     digest: str
-    input: str
-    output: str
+    input: str                             # the spec's input name ("x")
+    input_local: str                       # the cell's argument holding it ("inputs")
+    output: str                            # the spec's output variable
     output_size: str
     states: tuple[State, ...]
     params: tuple[Param, ...]
     weights: tuple[Weight, ...]
     steps: tuple[Product | Statement, ...]
     activations: tuple[ActivationArg, ...]
-    sizes: tuple[str, ...]                 # named sizes: constructor arguments
+    sizes: tuple[str, ...]                 # named sizes: constructor arguments and attributes
     equations: tuple[str, ...]             # canonical plain text, in the order written
     parsed: tuple[tuple[str, sympy.Expr], ...]  # (variable, right side) as parsed, in the order written
     uses_layer_norm: bool
@@ -156,4 +169,4 @@ class CellIR:
     scan_reason: str                       # why the cell gets (or does not get) the scan
     projected: tuple[str, ...]             # input-only values the recurrent step reads, in order
     has_bias: bool                         # a `use_bias` argument applies
-    recurrent_state: str | None            # the state whose t-1 value recurrent dropout masks
+    recurrent_dropout: RecurrentDropout | None

@@ -34,7 +34,7 @@ class MatVec(sympy.Function):
     nargs = 2
 
 
-PREV_MARK = "_tm1"
+PREV_MARK = "[t-1]"  # not an identifier character: a t-1 read can never be confused with a spec name
 
 
 def prev(name: str) -> Symbol:
@@ -46,6 +46,25 @@ def prev_of(symbol) -> str | None:
     """The variable a t-1 read stands for (`h` for `h_{t-1}`), or None for any other symbol."""
     name = symbol if isinstance(symbol, str) else symbol.name
     return name[: -len(PREV_MARK)] if name.endswith(PREV_MARK) else None
+
+
+LOCAL_MARK = "$"  # a value the generator introduces (a fused product, its slices): named last
+
+
+def local(hint: str) -> Symbol:
+    """A value of the generated step that no equation names (`z_f`, a split slice); `hint` is the
+    name it gets when no spec name or module name takes it (eqcell.analysis.naming decides)."""
+    return Symbol(LOCAL_MARK + hint)
+
+
+def local_hint(symbol) -> str | None:
+    name = symbol if isinstance(symbol, str) else symbol.name
+    return name[len(LOCAL_MARK):] if name.startswith(LOCAL_MARK) else None
+
+
+class Attribute(Symbol):
+    """A value the cell holds as an attribute (a parameter stored as its own weight): printed
+    `self.name` in the cell and `cell.name` in the layer. Only the naming stage makes these."""
 
 
 def call(name: str, *args: sympy.Expr) -> sympy.Expr:
@@ -61,6 +80,9 @@ def mul(*factors: sympy.Expr) -> sympy.Expr:
 
 
 def neg(expr: sympy.Expr) -> sympy.Expr:
+    """-expr as written: a negated number is that negative number (`s - 1`, never `s - 1*1`)."""
+    if expr.is_Number:
+        return -expr
     return Mul(Integer(-1), expr, evaluate=False)
 
 

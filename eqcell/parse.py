@@ -215,6 +215,9 @@ class _Tokenizer:
                       hint="write f'_t (the variable fprime), not f_t'")
         if ch == "$":
             self.fail("unexpected '$'", pos, hint="write the equations without the $ signs of LaTeX math mode")
+        if ch == "_":
+            self.fail("a name cannot start with '_'", pos,
+                      hint="'_' starts a subscript; names start with a letter (h_t, W_f)")
         if ch.isdigit():  # a digit, but not an ASCII one
             ascii_digit = unicodedata.normalize("NFKC", ch)
             self.fail(f"digit {describe_char(ch)} is not an ASCII digit", pos,
@@ -652,8 +655,7 @@ class _Parser:
                 self.refs.append(Ref(tok.value, None, self._span(tok)))
                 return nodes.matmul(sympy.Symbol(tok.value), self._bracketed(tok))
             self.refs.append(Ref(tok.value, tok.time, self._span(tok)))
-            suffix = "_tm1" if tok.time == TIME_PREV else ""
-            return sympy.Symbol(tok.value + suffix)
+            return nodes.prev(tok.value) if tok.time == TIME_PREV else sympy.Symbol(tok.value)
         if self.is_op("("):
             return self._bracketed(tok)
         if tok.kind == "end":

@@ -36,7 +36,8 @@ def describe(ir: CellIR, latex: bool = False, units: int = 32, input_dim: int = 
         for d in w.shape:
             count *= d.size(sizes)
         total += count
-        members = f" = [{' | '.join(w.members)}]" if w.members else ""
+        members = (f" = [{' | '.join(w.members)}]" if w.kind != "initial_state"
+                   else f": learned initial value of {w.members[0]}")
         lines.append(f"  {w.name:<18} ({shape}{',' if len(w.shape) == 1 else ''}){members}  {count} values")
     lines.append("")
     named = ", ".join(f"{s}={units}" for s in ir.sizes)

@@ -27,18 +27,14 @@ KEYS_NOT_YET = ("heads", "constants", "vectors")  # keys of format 2 this versio
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 # Line ends YAML counts besides LF; read as LF so that line numbers agree with YAML's.
 _LINE_ENDS = re.compile("\r\n|[\r\x85\u2028\u2029]")
-# Names the generated module itself uses: refused as spec names, never renamed.
-RESERVED = frozenset({
-    "self", "keras", "ops", "np", "tf", "tf_keras", "inputs", "states", "training", "mask",
-    "super", "cls", "backend", "activations", "initializers", "regularizers", "constraints",
-    "DropoutRNNCell", "config", "kwargs", "units", "input_dim", "batch_size", "dtype", "numpy",
-    # attributes and methods of the generated cell and layer: a weight of that name would replace them
-    "dropout", "recurrent_dropout", "seed", "seed_generator", "use_bias", "built", "cell", "build",
-    "call", "step", "state_size", "output_size", "get_config", "from_config", "get_initial_state",
-    "symbol_weights", "set_symbol_weights", "project_inputs", "recurrent_step", "inner_loop",
-    "add_weight", "get_dropout_mask", "get_recurrent_dropout_mask", "compute_dtype", "parallel_scan",
-    "name", "trainable", "weights", "variables",
-})
+KERAS_ACTIVATIONS = frozenset({
+    "sigmoid", "tanh", "relu", "hard_sigmoid", "softplus", "softsign", "exponential", "linear",
+    "elu", "selu", "gelu", "silu", "swish", "relu6", "leaky_relu", "hard_silu", "hard_swish",
+    "mish", "celu", "hard_tanh", "log_sigmoid", "tanh_shrink", "softmax", "log_softmax"})
+KERAS_INITIALIZERS = frozenset({
+    "zeros", "ones", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
+    "lecun_uniform", "lecun_normal", "orthogonal", "random_normal", "random_uniform",
+    "truncated_normal", "identity", "variance_scaling"})
 
 
 def shipped_specs_dir() -> Path:
@@ -369,7 +365,7 @@ def _build(file: str, text: str) -> Spec:
             else:
                 symbol = scalar(value, f"activation {key.value!r}")
                 default = symbol
-            activations.append(Activation(arg, symbol, default))
+            activations.append(_checked_activation(Activation(arg, symbol, default), activations))
 
     def name_map(key, what_key, what_value, value_is_name=True):
         if key not in fields:
@@ -385,6 +381,9 @@ def _build(file: str, text: str) -> Spec:
     for _, value in initializers:
         if not isinstance(value.value, str):
             raise SpecError("an initializer must be a name such as 'zeros' or 'ones'", value.span)
+        if value.value not in KERAS_INITIALIZERS:
+            raise SpecError(f"unknown Keras initializer {value.value!r}", value.span,
+                            did_you_mean(value.value, KERAS_INITIALIZERS) or "e.g. zeros, ones, glorot_uniform")
     initial_state = tuple((key, _initial_value(value))
                           for key, value in name_map("initial_state", "an `initial_state` key", "an initial state",
                                                      value_is_name=False))
@@ -410,15 +409,12 @@ def check_identifier(name: str, span: Span, what: str) -> None:
                         "use letters, digits and underscores, not starting with a digit")
     if not name.isascii():
         raise SpecError(f"{what} {name!r} is not ASCII", span, _ascii_hint(name))
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+    if keyword.iskeyword(name):
         raise SpecError(f"{what} {name!r} is a Python keyword", span,
                         f"Python reserves it; choose another name, e.g. {name}1")
     if name.startswith("__") and name.endswith("__"):
         raise SpecError(f"{what} {name!r} starts and ends with '__'", span,
                         "Python reserves such names for itself; choose a name without the double underscores")
-    if name in RESERVED:
-        raise SpecError(f"{what} {name!r} is a name the generated module uses itself", span,
-                        "choose another name; eqcell never renames silently")
 
 
 def _ascii_hint(name: str) -> str:
@@ -463,11 +459,33 @@ def _equation_lines(node, value: str, lines: list[str], file: str) -> tuple[Equa
     return tuple(out)
 
 
+def _checked_activation(act: Activation, earlier: list[Activation]) -> Activation:
+    """An exposed activation replaces an element-wise function by a Keras activation."""
+    from . import nodes  # sympy: only once a spec has activations
+
+    symbol = nodes.ALIASES.get(act.symbol.value, act.symbol.value)
+    if symbol not in nodes.FUNCTIONS or symbol == "layer_norm":
+        functions = [f for f in nodes.FUNCTIONS if f != "layer_norm"]
+        raise SpecError(f"activation {act.arg.value!r} replaces {symbol!r}, which is not an element-wise function",
+                        act.symbol.span, did_you_mean(symbol, functions) or f"functions: {', '.join(functions)}")
+    for other in earlier:
+        if other.symbol.value == symbol:
+            raise SpecError(f"{symbol!r} is already exposed as {other.arg.value!r}", act.symbol.span,
+                            "each function is replaced by one argument")
+    if act.default.value not in KERAS_ACTIVATIONS:
+        raise SpecError(f"unknown Keras activation {act.default.value!r}", act.default.span,
+                        did_you_mean(act.default.value, KERAS_ACTIVATIONS) or "e.g. tanh, sigmoid, linear")
+    return Activation(act.arg, Located(symbol, act.symbol.span), act.default)
+
+
 def _initial_value(loc: Located) -> Located:
     """An `initial_state` value: YAML 1.1 reads `1e-3` as text; it is the number the user wrote."""
     value = loc.value
     if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
         value = float(value)
+    if isinstance(value, bool) or not (isinstance(value, (int, float)) or value in ("zeros", "ones", "learned")):
+        raise SpecError(f"initial state {value!r} is not zeros, ones, a number or learned", loc.span,
+                        "an initial state is zeros, ones, learned or a finite number")
     if isinstance(value, float) and not math.isfinite(value):
         written = loc.span.line_text[loc.span.col - 1:(loc.span.end_col or 0) - 1] or str(loc.value)
         raise SpecError(f"initial state {written} is not a finite number", loc.span,

@@ -23,7 +23,7 @@ CASES = sorted(p.stem for p in ERRORS.glob("*.yaml"))
 # The file as a whole is wrong: there is no line to show.
 NO_SOURCE_LINE = {"file_empty", "file_only_comments"}
 # The message already says what to write, or there is nothing better to say.
-NO_HINT = {"type_name_list", "initial_state_bad_value", "v2_transpose", "v2_transpose_latex", "v2_diag",
+NO_HINT = {"type_name_list", "v2_transpose", "v2_transpose_latex", "v2_diag",
            "v2_identity", "v2_key_heads", "v2_key_vectors", "v2_norm"}
 HEAD = re.compile(r"^(?P<file>[^\n]+?):(?P<line>\d+):(?P<col>\d+): \S")
 VALID = "name: TestCell\nequations: |\n  h_t = tanh(W x_t + U h_{t-1})\n"

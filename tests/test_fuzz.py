@@ -167,8 +167,6 @@ def check_spec_text(text: str, target: str = "keras") -> int:
     """The property: exit 0 with a module Python parses, or exit 2 with a message; nothing else."""
     SPEC.write_bytes(text.encode("utf-8", "surrogatepass"))
     code, out, err = run("generate", str(SPEC), "-o", "-", "--target", target)
-    if code == 1 and any(signature in err for signature in KNOWN_CRASH_SIGNATURES):
-        return code  # tracked by test_known_crashes below, not this suite's to fix
     assert code in (0, 2), f"exit {code}\n{err}\nspec:\n{text!r}"
     assert "Traceback" not in err and "internal error" not in err, f"{err}\nspec:\n{text!r}"
     if code == 2:
@@ -197,20 +195,17 @@ def test_every_base_spec_generates():
             assert check_spec_text(text, target) == 0, run("check", str(SPEC))[2]
 
 
-# Crashes the fuzzers found in stages this suite's owner does not own: each stays here, strict,
-# until the fix lands (then the xfail fails: remove the mark, the signature, and keep the test).
-# The property above lets a crash with a known signature pass, so that it fails only on new ones.
-KNOWN_CRASH_SIGNATURES = ("PrinterError: KerasPrinter cannot print matmul",)
-KNOWN_CRASHES = {
-    # render._scan_lines prints the linear_states mix `matmul(...)` (analyze.linear_states) of a
-    # matrix applied to a parameter, or to an expression holding one, in a scanned state
+# Crashes the fuzzers found, fixed: a matrix applied to a parameter, or to an input-only value,
+# inside a scanned state (the scan printed an analysis placeholder). tests/test_paths.py checks
+# what these compute.
+FOUND_CRASHES = {
     "matrix_on_parameter_in_scan": "name: T\nequations: |\n  h_t = h_{t-1} + W b\n",
     "matrix_on_input_plus_parameter_in_scan": "name: T\nequations: |\n  h_t = h_{t-1} + W (b + x_t)\n",
     "matrix_on_input_only_variable_in_scan": "name: T\nequations: |\n  a_t = tanh(x_t)\n  h_t = h_{t-1} + U a_t\n",
 }
 
 
-@pytest.mark.xfail(strict=True, reason="eqcell: internal error: PrinterError: KerasPrinter cannot print matmul")
-@pytest.mark.parametrize("case", sorted(KNOWN_CRASHES))
-def test_known_crashes(case):
-    assert check_spec_text(KNOWN_CRASHES[case]) in (0, 2)
+@pytest.mark.parametrize("target", ["keras", "tf-keras"])
+@pytest.mark.parametrize("case", sorted(FOUND_CRASHES))
+def test_found_crashes_generate(case, target):
+    assert check_spec_text(FOUND_CRASHES[case], target) == 0

@@ -4,14 +4,13 @@ import sympy
 
 from eqcell import nodes
 from eqcell.printing.base import PrinterError
-from eqcell.printing.keras import KerasPrinter
+from eqcell.printing.code import CodePrinter
 from eqcell.printing.plain import PlainPrinter
-from eqcell.printing.tf_keras import TfKerasPrinter
+from eqcell.targets import DIALECTS, KERAS, TF_KERAS
 
 S = sympy.Symbol
-NAMES = {"f": "f", "c_tm1": "c_tm1", "z_c": "z_c", "x": "inputs", "p": "self.p"}
-keras_printer = KerasPrinter(NAMES, {"tanh": "self.activation"})
-tf_printer = TfKerasPrinter(NAMES, {})
+keras_printer = CodePrinter(KERAS, "self", {"tanh": "activation"})
+tf_printer = CodePrinter(TF_KERAS, "self", {})
 
 
 def test_keeps_written_order_and_spacing():
@@ -27,8 +26,23 @@ def test_functions_from_tables():
     assert keras_printer.doprint(nodes.call("gelu", S("f"))) == "ops.gelu(f, approximate=False)"
 
 
-def test_names_from_the_analysis():
-    assert keras_printer.doprint(nodes.mul(S("x"), S("p"))) == "inputs*self.p"
+@pytest.mark.parametrize("target", sorted(DIALECTS))
+@pytest.mark.parametrize("function", sorted(set(nodes.FUNCTIONS) - {"layer_norm", "identity"}))
+def test_every_function_prints_exposed_or_not(function, target):
+    """Each function has code on each target, and an exposed one calls the owner's attribute
+    (`self.` in the cell, `cell.` in the layer's scan)."""
+    dialect = DIALECTS[target]
+    plain = CodePrinter(dialect, "self", {}).doprint(nodes.call(function, S("z")))
+    assert "(z" in plain and function not in ("",) and not plain.startswith(f"{function}(")
+    for owner in ("self", "cell"):
+        exposed = CodePrinter(dialect, owner, {function: "my_activation"}).doprint(nodes.call(function, S("z")))
+        assert exposed == f"{owner}.my_activation(z)"
+
+
+def test_attributes_print_with_their_owner():
+    e = nodes.mul(S("inputs"), nodes.Attribute("p"))
+    assert keras_printer.doprint(e) == "inputs*self.p"
+    assert CodePrinter(KERAS, "cell", {}).doprint(e) == "inputs*cell.p"
 
 
 def test_floats_print_as_written():
@@ -52,5 +66,5 @@ def test_foreign_nodes_are_refused():
 
 def test_plain_printer_writes_the_spec_syntax():
     plain = PlainPrinter(["h", "c"], "x")
-    e = nodes.call("tanh", nodes.add(nodes.matmul(S("W"), S("x")), nodes.matmul(S("U"), S("h_tm1"))))
+    e = nodes.call("tanh", nodes.add(nodes.matmul(S("W"), S("x")), nodes.matmul(S("U"), nodes.prev("h"))))
     assert plain.doprint(e) == "tanh(W x_t + U h_{t-1})"

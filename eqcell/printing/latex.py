@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..nodes import prev_of
 from ..parse import GREEK, LATEX_ACCENTS
 from .base import EqPrinter
 
@@ -30,8 +31,8 @@ class LatexPrinter(EqPrinter):
 
     def _print_Symbol(self, expr):
         name = expr.name
-        if name.endswith("_tm1") and name[:-4] in self._variables:
-            return self._timed(name[:-4], "t-1")
+        if prev_of(name) in self._variables:
+            return self._timed(prev_of(name), "t-1")
         if name in self._variables or name == self._input:
             return self._timed(name, "t")
         return latex_name(name)

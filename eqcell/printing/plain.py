@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..nodes import FUNCTIONS
+from ..nodes import FUNCTIONS, prev
 from .base import EqPrinter
 
 
 class PlainPrinter(EqPrinter):
     def __init__(self, variables: Iterable[str], input_name: str):
         names = {v: f"{v}_t" for v in variables}
-        names.update({f"{v}_tm1": f"{v}_{{t-1}}" for v in variables})
+        names.update({prev(v).name: f"{v}_{{t-1}}" for v in variables})
         names[input_name] = f"{input_name}_t"
         super().__init__(names, {f: f for f in FUNCTIONS})
 

@@ -78,9 +78,9 @@ def _linear_scan(decay, drive, initial, keep, frame):
     drive = ops.unstack(ops.reshape(drive, (-1, chunks, size, features)), axis=2)
     # 1. every chunk from a zero state: products and partial states, all chunks at once
     products, partial = [decay[0]], [drive[0]]
-    for j in range(1, size):
-        products.append(decay[j] * products[-1])
-        partial.append(decay[j] * partial[-1] + drive[j])
+    for offset in range(1, size):
+        products.append(decay[offset] * products[-1])
+        partial.append(decay[offset] * partial[-1] + drive[offset])
     # 2. the state entering each chunk
     carry, entering = initial, []
     for chunk_decay, chunk_drive in zip(ops.unstack(products[-1], axis=1), ops.unstack(partial[-1], axis=1)):

@@ -1,0 +1,36 @@
+"""Prints one step expression as code for a target, from its dialect's function table."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..nodes import FUNCTIONS
+from ..targets import Dialect
+from .base import EqPrinter, PrinterError
+
+
+class CodePrinter(EqPrinter):
+    """`tanh(z_c)` -> `self.activation(z_c)` (an exposed activation) or `ops.tanh(z_c)`.
+
+    Symbols are already the module's identifiers (the naming stage chose them); an
+    `Attribute` is a weight the cell holds, printed `<owner>.<name>`: `self.` in the cell's
+    methods, `cell.` in the layer's."""
+
+    def __init__(self, dialect: Dialect, owner: str, exposed: Mapping[str, str]):
+        missing = set(FUNCTIONS) - set(dialect.functions)
+        if missing:
+            raise PrinterError(f"the {dialect.target} dialect has no code for {', '.join(sorted(missing))}")
+        functions = {f: f"{owner}.{arg}({{}})" for f, arg in exposed.items()}
+        super().__init__({}, {**dialect.functions, **functions})
+        self.owner = owner
+
+    def _print_Symbol(self, expr):
+        return expr.name
+
+    def _print_Attribute(self, expr):
+        return f"{self.owner}.{expr.name}"
+
+    def _print_ElementwiseBase(self, expr):
+        name = type(expr).__name__
+        if name not in self._functions:
+            raise PrinterError(f"{type(self).__name__} has no function {name!r}")
+        return self._functions[name].format(*(self._print(a) for a in expr.args))

@@ -1,0 +1,65 @@
+"""What differs between targets, in code that the printer and render write: one `Dialect` each.
+
+What differs in the module's structure (imports, base classes, the layer's loop) lives in the
+target's template (`templates/<target>.py.j2`), which fills the blocks of `templates/module.py.j2`."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+
+@dataclass(frozen=True)
+class Dialect:
+    target: str                     # "keras", "tf-keras"
+    template: str                   # its template file in templates/
+    lib: str                        # the Keras package the module imports: keras, tf_keras
+    functions: Mapping[str, str]    # element-wise function -> code, `{}` standing for each argument
+    matmul: str                     # one step: (batch, features) @ (features, width)
+    sequence_matmul: str            # the same for a whole sequence (batch, T, features)
+    split: str                      # value, sections
+    concat: str                     # a list of pieces, along the last axis
+    full: Mapping[str, str]         # initial state kind -> code; {shape}, {dtype}, {value}, {weight}
+    state_shape: str                # {batch}, {size}
+    state_dtype: str
+    single_state_bare: bool         # a one-state cell takes and returns a bare tensor, not a list
+    is_nested: str                  # test that `states` is a list
+    scan: bool                      # the layer has the parallel-scan path
+
+
+_COMMON = {"identity": "{}", "layer_norm": "_layer_norm({}, {}, {})"}
+
+KERAS = Dialect(
+    target="keras", template="keras.py.j2", lib="keras",
+    functions=MappingProxyType({
+        **_COMMON, "sigmoid": "ops.sigmoid({})", "tanh": "ops.tanh({})", "relu": "ops.relu({})",
+        "hard_sigmoid": "ops.hard_sigmoid({})", "softplus": "ops.softplus({})",
+        "softsign": "ops.softsign({})", "exp": "ops.exp({})", "log": "ops.log({})",
+        "abs": "ops.absolute({})", "sqrt": "ops.sqrt({})", "silu": "ops.silu({})",
+        "gelu": "ops.gelu({}, approximate=False)", "elu": "ops.elu({})"}),
+    matmul="ops.matmul({}, {})", sequence_matmul="_matmul({}, {})",
+    split="ops.split({}, {}, axis=-1)", concat="ops.concatenate({}, axis=-1)",
+    full=MappingProxyType({"zeros": "ops.zeros({shape}, dtype={dtype})", "ones": "ops.ones({shape}, dtype={dtype})",
+                           "learned": "ops.broadcast_to(ops.cast({weight}, {dtype}), {shape})",
+                           "number": "ops.full({shape}, {value}, dtype={dtype})"}),
+    state_shape="(batch_size, {size})", state_dtype="self.compute_dtype",
+    single_state_bare=False, is_nested="isinstance(states, (list, tuple))", scan=True)
+
+TF_KERAS = Dialect(
+    target="tf-keras", template="tf_keras.py.j2", lib="tf_keras",
+    functions=MappingProxyType({
+        **_COMMON, "sigmoid": "tf.sigmoid({})", "tanh": "tf.tanh({})", "relu": "tf.nn.relu({})",
+        "hard_sigmoid": "tf_keras.activations.hard_sigmoid({})", "softplus": "tf.nn.softplus({})",
+        "softsign": "tf.nn.softsign({})", "exp": "tf.exp({})", "log": "tf.math.log({})",
+        "abs": "tf.abs({})", "sqrt": "tf.sqrt({})", "silu": "tf.nn.silu({})",
+        "gelu": "tf.nn.gelu({}, approximate=False)", "elu": "tf.nn.elu({})"}),
+    matmul="tf.matmul({}, {})", sequence_matmul="tf.matmul({}, {})",
+    split="tf.split({}, {}, axis=-1)", concat="tf.concat({}, axis=-1)",
+    full=MappingProxyType({"zeros": "tf.zeros({shape}, dtype={dtype})", "ones": "tf.ones({shape}, dtype={dtype})",
+                           "learned": "tf.broadcast_to(tf.cast({weight}, {dtype}), {shape})",
+                           "number": "tf.fill({shape}, tf.cast({value}, {dtype}))"}),
+    state_shape="[batch_size, {size}]", state_dtype="dtype",
+    single_state_bare=True, is_nested="tf.nest.is_nested(states)", scan=False)
+
+DIALECTS = {d.target: d for d in (KERAS, TF_KERAS)}
+TARGETS = tuple(DIALECTS)

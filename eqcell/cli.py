@@ -96,8 +96,10 @@ def check(specs):
             continue
         states = ", ".join(s.name for s in ir.states)
         count = len(ir.equations)
+        params, weights = len(ir.params), len(ir.weights)
         click.echo(f"{'<stdin>' if spec == '-' else spec}: ok: {ir.name}, {count} equation{'s' * (count != 1)}, "
-                   f"states [{states}], {len(ir.params)} parameters in {len(ir.weights)} weights")
+                   f"states [{states}], {params} parameter{'s' * (params != 1)} in "
+                   f"{weights} weight{'s' * (weights != 1)}")
     if failed:
         raise click.exceptions.Exit(2)
 

@@ -10,6 +10,7 @@ import sympy
 
 from .. import nodes
 from ..errors import SpecError
+from ..printing.plain import PlainPrinter
 from .frozen import frozen
 from .structure import Structure
 
@@ -30,9 +31,11 @@ def classify(structure: Structure) -> Roles:
             matrix, vector = node.args
             uses[matrix.name] += 1
             if matrix.name in operand and operand[matrix.name] != vector:
-                raise SpecError(f"matrix {matrix.name!r} multiplies two different operands",
+                plain = PlainPrinter(structure.variables, structure.input)
+                raise SpecError(f"matrix {matrix.name!r} multiplies two different operands, "
+                                f"{plain.doprint(operand[matrix.name])} and {plain.doprint(vector)}",
                                 structure.param_spans[matrix.name],
-                                "use one matrix per operand; fused weights are grouped by operand")
+                                "use one matrix per operand (e.g. W_x and W_h); weights are fused by operand")
             operand.setdefault(matrix.name, vector)
         elif nodes.function_name(node) == "layer_norm":
             role[node.args[1].name] = "gain"

@@ -13,6 +13,7 @@ printers and Python's own compiler all recurse over the expression):
 - MAX_EQUATIONS: a spec holds at most 1000 equations (the analysis takes seconds for 1000)."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import unicodedata
@@ -121,7 +122,23 @@ def parse_equations(spec: Spec) -> tuple[Equation, ...]:
     if not out:
         raise SpecError("`equations` holds no equation", spec.equations_span,
                         "write one `v_t = expression` per line")
-    return tuple(out)
+    return tuple(_apart_from_written(out, counter.made))
+
+
+def _apart_from_written(equations: list[Equation], made: list[sympy.Symbol]) -> list[Equation]:
+    """A layer norm's own gain and bias (ln1_gain, ...) never merge with a parameter the spec
+    writes under the same name: theirs gets a trailing underscore, which no written name has."""
+    if not made:
+        return equations
+    written = {ref.name for eq in equations for ref in eq.refs}
+    names = {}
+    for symbol in made:
+        name = nodes.local_hint(symbol)
+        while name in written:
+            name += "_"
+        names[symbol] = sympy.Symbol(name)
+    with sympy.core.parameters.evaluate(False):
+        return [dataclasses.replace(eq, expr=eq.expr.xreplace(names)) for eq in equations]
 
 
 class _LayerNormCounter:
@@ -129,10 +146,13 @@ class _LayerNormCounter:
 
     def __init__(self):
         self.count = 0
+        self.made: list[sympy.Symbol] = []
 
     def next(self) -> tuple[sympy.Symbol, sympy.Symbol]:
         self.count += 1
-        return sympy.Symbol(f"ln{self.count}_gain"), sympy.Symbol(f"ln{self.count}_bias")
+        pair = nodes.local(f"ln{self.count}_gain"), nodes.local(f"ln{self.count}_bias")  # named at the end
+        self.made += pair
+        return pair
 
 
 def _segments(text: str, latex: bool) -> list[tuple[int, int]]:

@@ -211,3 +211,11 @@ def test_inherited_attributes_cover_installed_keras():
     missing = {n for n in found - ours - INHERITED_ATTRIBUTES - module_names().attributes
                if not (n.startswith("__") and n.endswith("__"))}
     assert not missing, f"add to eqcell/analysis/keras_names.py: {sorted(missing)}"
+
+
+def test_layer_norm_weights_never_merge_with_a_written_parameter():
+    """layer_norm's own gain and bias are named ln1_gain, ln1_bias; a spec parameter of that name
+    stays a parameter of its own."""
+    ir = eqcell.analyze("name: T\nequations: |\n  h_t = layer_norm(W x_t + U h_{t-1}) * ln1_gain\n")
+    roles = {p.name: p.role for p in ir.params}
+    assert roles == {"W": "matrix", "U": "matrix", "ln1_gain_": "gain", "ln1_bias": "vector", "ln1_gain": "vector"}

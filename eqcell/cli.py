@@ -36,15 +36,27 @@ def cli():
     """
 
 
-def _analyze(spec: str):
-    """The CellIR of SPEC (`-`: standard input); a spec error becomes exit 2."""
-    from .api import analyze
+def _load(spec: str, stdin: bytes | None = None):
+    """The Spec of SPEC (`-`: standard input, read as bytes so that the loader reports text that
+    is not UTF-8 as a spec error); a spec error becomes exit 2."""
     from .spec import load_spec
 
     try:
         if spec == "-":
-            return analyze(load_spec(click.get_text_stream("stdin").read(), display_name="<stdin>"))
-        return analyze(spec)
+            data = click.get_binary_stream("stdin").read() if stdin is None else stdin
+            return load_spec(data, display_name="<stdin>")
+        return load_spec(spec)
+    except SpecError as err:
+        raise SpecFailed(str(err)) from None
+
+
+def _analyze(spec: str, stdin: bytes | None = None):
+    """The CellIR of SPEC (`-`: standard input); a spec error becomes exit 2."""
+    from .api import analyze
+
+    loaded = _load(spec, stdin)
+    try:
+        return analyze(loaded)
     except SpecError as err:
         raise SpecFailed(str(err)) from None
 
@@ -53,7 +65,8 @@ def _analyze(spec: str):
 @click.argument("spec")
 @click.option("-o", "--output", "output", default=None, metavar="PATH",
               help="File to write; `-` for standard output. Default: the class name in snake_case "
-                   "(SLSTMCell -> slstm_cell.py) in the current folder.")
+                   "in the current folder: SLSTMCell -> slstm_cell.py (keras target), "
+                   "slstm_cell_tf_keras.py (tf-keras target).")
 @click.option("--target", type=TARGET, default="keras", show_default=True,
               help="keras: a Keras 3 cell (TF, JAX, torch); tf-keras: a tf_keras AbstractRNNCell.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
@@ -66,9 +79,10 @@ def generate(spec, output, target, force):
     if output == "-":
         click.echo(code, nl=False)
         return
-    path = Path(output) if output else Path(f"{snake_case(ir.name)}.py")
+    default_name = f"{snake_case(ir.name)}{'' if target == 'keras' else '_' + target.replace('-', '_')}.py"
+    path = Path(output) if output else Path(default_name)
     if path.is_dir() or output and output.endswith(("/", "\\")):
-        raise click.UsageError(f"{output} is a folder; give a file name, e.g. {path / f'{snake_case(ir.name)}.py'}")
+        raise click.UsageError(f"{output} is a folder; give a file name, e.g. {path / default_name}")
     if not path.parent.is_dir():
         raise click.UsageError(f"folder {path.parent} does not exist; create it first")
     if path.exists() and not force:
@@ -117,6 +131,68 @@ def show(spec, latex, input_dim, units):
 
     ir = _analyze(spec)
     click.echo(describe(ir, latex=latex, units=units, input_dim=input_dim or units))
+
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+@cli.command()
+@click.argument("spec")
+@click.option("--module", "module", default=None, metavar="PATH[:CLASS]",
+              help="Verify this cell class instead of the generated one (a hand-written or hand-edited "
+                   "cell; CLASS defaults to the spec's class name). Its weights must carry the generated "
+                   "cell's fused names and shapes (`eqcell show SPEC`: e.g. kernel = [W_f | W_c], "
+                   "(input_dim, 2 * units)); verify fills them by that layout. A layer class of the spec's "
+                   "layer name in the same module is verified too.")
+@click.option("--target", type=TARGET, default="keras", show_default=True,
+              help="keras: keras.layers.RNN on the current KERAS_BACKEND; tf-keras: tf_keras.layers.RNN.")
+@click.option("--backend", "backends", default=None, metavar="LIST",
+              help="Comma-separated Keras backends (tensorflow,jax,torch), each verified in its own "
+                   "process with KERAS_BACKEND set (keras target). Default: the current backend, in process.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="First random seed: weights, inputs and initial states differ per check.")
+def verify(spec, module, target, backends, seed):
+    """Check a cell against SPEC's equations, evaluated independently in float64 numpy.
+
+    Checks the cell's one step, keras.layers.RNN(cell) and the generated layer on each path it
+    takes (projection hoisted or per step, loop or parallel scan, the JAX rematerialized step),
+    with masks with gaps, go_backwards, initial states, the last output only, float32; and the
+    layer's gradients against RNN(cell)'s and against finite differences of the equations.
+    Random weights differ per parameter. Exit 0 when everything agrees, 1 when something
+    differs (naming the check, the output or state, the step and the error), 2 for a spec or
+    usage error.
+    """
+    stdin = click.get_binary_stream("stdin").read() if spec == "-" else None
+    loaded = _load(spec, stdin)
+    _analyze(spec, stdin)  # a spec error is exit 2 before any framework loads
+    if backends is not None:
+        chosen = [b.strip() for b in backends.split(",") if b.strip()]
+        unknown = [b for b in chosen if b not in BACKENDS]
+        if unknown or not chosen:
+            raise click.UsageError(f"--backend: unknown backend {', '.join(unknown) or repr(backends)}; "
+                                   f"choose from {', '.join(BACKENDS)}")
+        if target == "tf-keras" and chosen != ["tensorflow"]:
+            raise click.UsageError("--backend: the tf-keras target runs on TensorFlow only")
+        from .verify import verify_backends
+
+        argv = [spec, "--target", target, "--seed", str(seed)] + (["--module", module] if module else [])
+        raise click.exceptions.Exit(verify_backends(argv, chosen, stdin, echo=click.echo))
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from .verify import VerifyError, verify as run_verify
+
+    try:
+        report = run_verify(loaded, module=module, target=target, seed=seed, echo=click.echo)
+    except VerifyError as err:
+        raise click.UsageError(str(err)) from None
+    failed = [c for c in report.checks if not c.ok]
+    if failed:
+        names = ", ".join(dict.fromkeys(c.name for c in failed))
+        click.echo(f"FAILED: {len(failed)} of {len(report.checks)} checks differ ({names}); "
+                   f"{report.seconds:.1f} s")
+        raise click.exceptions.Exit(1)
+    click.echo(f"ok: {len(report.checks)} checks agree with the equations; {report.seconds:.1f} s")
 
 
 @cli.command(name="list")

@@ -523,7 +523,7 @@ class _Framework:
                 outputs, _ = layer.stateless_call(values, frozen, xs, initial_state=init, mask=m, training=False)
                 return loss_of(outputs), outputs
 
-            (_, outputs), (gw, gx, gi) = jax.value_and_grad(f, argnums=(0, 1, 2), has_aux=True)(trainable, xs, init)
+            (_, outputs), (gw, gx, gi) = jax.jit(jax.value_and_grad(f, argnums=(0, 1, 2), has_aux=True))(trainable, xs, init)
             grads = list(gw) + [gx] + (list(gi) if init is not None else [])
         elif self.backend == "torch":
             import torch
@@ -577,19 +577,22 @@ class Subject:
 
 
 def load_subject(spec, ir: CellIR, target: str, module_arg: str | None) -> Subject:
+    """The generated module of `spec`, or the cell class named by `--module PATH[:CLASS]` (CLASS
+    defaults to the spec's class name, else the module's only cell-like class); a class named
+    like the spec's layer that subclasses the target's `RNN` comes with it."""
     if module_arg is None:
         from .api import load, load_layer
 
         cell = load(spec, target)
         layer = load_layer(spec, target)
         return Subject(cell, layer, "generated", True, sys.modules[cell.__module__])
-    path_text, _, class_name = module_arg.partition(":") if not _is_drive(module_arg) else (module_arg, "", "")
-    if _is_drive(module_arg) and module_arg.count(":") > 1:
-        path_text, _, class_name = module_arg.rpartition(":")
+    path_text, colon, class_name = module_arg.rpartition(":")
+    if not (colon and path_text and class_name.isidentifier()):  # no CLASS (or a Windows drive)
+        path_text, class_name = module_arg, ""
     path = Path(path_text)
     if not path.is_file():
         raise VerifyError(f"--module {module_arg}: no such file {path}")
-    name = f"eqcell_verify_{abs(hash(str(path.resolve())))}"
+    name = f"eqcell_verify_{path.stem}_{abs(hash(str(path.resolve()))):x}"
     module_spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = module
@@ -598,39 +601,29 @@ def load_subject(spec, ir: CellIR, target: str, module_arg: str | None) -> Subje
     except Exception as err:
         del sys.modules[name]
         raise VerifyError(f"--module {module_arg}: importing {path} failed: {type(err).__name__}: {err}") from None
+    classes = {k: v for k, v in vars(module).items() if isinstance(v, type) and v.__module__ == name}
     if class_name:
         cell = getattr(module, class_name, None)
         if not isinstance(cell, type):
-            raise VerifyError(f"--module {module_arg}: {path} has no class {class_name!r}")
+            raise VerifyError(f"--module {module_arg}: {path} has no class {class_name!r}"
+                              + (f" (it defines {', '.join(classes)})" if classes else ""))
     elif isinstance(getattr(module, ir.name, None), type):
         cell = getattr(module, ir.name)
     else:
-        candidates = [k for k, v in vars(module).items() if isinstance(v, type) and v.__module__ == name
-                      and hasattr(v, "call") and "state_size" in dir(v)]
+        candidates = [k for k, v in classes.items() if hasattr(v, "call") and "state_size" in dir(v)]
         if len(candidates) != 1:
-            raise VerifyError(f"--module {module_arg}: name the cell class, e.g. {path}:{candidates[0] if candidates else 'MyCell'}"
-                              + (f" (candidates: {', '.join(candidates)})" if candidates else
-                                 f" ({path} defines no class named {ir.name})"))
+            raise VerifyError(f"--module {module_arg}: {path} defines no class {ir.name}; name the cell class, "
+                              f"e.g. {path}:{candidates[0] if candidates else 'MyCell'}"
+                              + (f" (candidates: {', '.join(candidates)})" if candidates else ""))
         cell = getattr(module, candidates[0])
+    if target == "tf-keras":
+        import tf_keras as lib
+    else:
+        import keras as lib
     layer = getattr(module, ir.layer, None)
-    if not (isinstance(layer, type) and layer is not cell and hasattr(layer, "inner_loop" if target == "keras" else "cell")
-            and getattr(layer, "__init__", None) is not None and _builds_cell(layer, cell)):
+    if not (isinstance(layer, type) and issubclass(layer, lib.layers.RNN)):
         layer = None
     return Subject(cell, layer, str(path), False, module)
-
-
-def _is_drive(text: str) -> bool:
-    return len(text) > 2 and text[1] == ":" and text[0].isalpha() and text[2] in "\\/"
-
-
-def _builds_cell(layer: type, cell: type) -> bool:
-    """Whether the module's layer class makes this cell class (its source names it)."""
-    import inspect
-
-    try:
-        return f"{cell.__name__}(" in inspect.getsource(layer.__init__)
-    except (OSError, TypeError):
-        return False
 
 
 # --------------------------------------------------------------------------------------------
@@ -766,7 +759,10 @@ class _Run:
             if bad:
                 self.add(bad)
                 return
-            self.add(Check("weights", "parameters into the cell's weights, read back", 0.0, True))
+            layout = ", ".join(_layout_text(self.ir, w.name) for w in self.ir.weights)
+            how = ("set_symbol_weights gives the IR's fused layout" if self.subject.by_symbol
+                   else "filled by fused name")
+            self.add(Check("weights", f"{how}: {layout}", 0.0, True))
             self.check_initial_state(cell, params, sizes, batch, dtype)
             worst, failure = 0.0, ""
             prev = start
@@ -1006,10 +1002,17 @@ def _init_args(cls) -> set[str]:
 
 
 def _layout_text(ir: CellIR, weight: str) -> str:
-    for w in ir.weights:
-        if w.name == weight:
-            return f"{w.name} = [{' | '.join(w.members)}]"
-    return weight
+    """`kernel = [W_f | W_c]`; a stacked bias row by row: `bias = [b_iz | b_ir] / [b_hz | b_hr]`."""
+    row_of = {p.name: p.row for p in ir.params if p.weight == weight}
+    members = next((w.members for w in ir.weights if w.name == weight), ())
+    rows: dict[int | None, list[str]] = {}
+    for name in members:  # in column order
+        if name in row_of:
+            rows.setdefault(row_of[name], []).append(name)
+    if not rows:
+        return weight
+    return f"{weight} = " + " / ".join(f"[{' | '.join(names)}]" for _, names in sorted(
+        rows.items(), key=lambda item: -1 if item[0] is None else item[0]))
 
 
 def _where(got, want) -> str:

@@ -54,6 +54,21 @@ def test_generate_default_output_name(tmp_path, monkeypatch):
     assert (tmp_path / "slstm_cell.py").exists()
 
 
+def test_each_target_has_its_own_default_output_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run("generate", "slstm").exit_code == 0
+    assert run("generate", "slstm", "--target", "tf-keras").exit_code == 0
+    assert "tf_keras.layers.AbstractRNNCell" in (tmp_path / "slstm_cell_tf_keras.py").read_text()
+    assert "tf_keras" not in (tmp_path / "slstm_cell.py").read_text()
+
+
+@pytest.mark.parametrize("command", [["generate", "-", "-o", "-"], ["check", "-"], ["show", "-"]])
+def test_stdin_that_is_not_utf8_is_a_spec_error(command):
+    result = CliRunner().invoke(cli, command, input=b"name: X\nequations: |\n  h_t = tanh(W x_t \xff)\n")
+    assert result.exit_code == 2, result.output
+    assert "<stdin>:3:" in result.output and "not UTF-8" in result.output
+
+
 def test_generate_from_yaml_path(tmp_path):
     spec = tmp_path / "my.yaml"
     spec.write_text("name: MyCell\nequations: |\n  h_t = tanh(W x_t + U h_{t-1} + b)\n")

@@ -147,8 +147,9 @@ BACKENDS = ("tensorflow", "jax", "torch")
 @click.option("--target", type=TARGET, default="keras", show_default=True,
               help="keras: keras.layers.RNN on the current KERAS_BACKEND; tf-keras: tf_keras.layers.RNN.")
 @click.option("--backend", "backends", default=None, metavar="LIST",
-              help="Comma-separated Keras backends (tensorflow,jax,torch), each verified in its own "
-                   "process with KERAS_BACKEND set (keras target). Default: the current backend, in process.")
+              help="Comma-separated Keras backends (tensorflow,jax,torch) or `all` (every one installed), "
+                   "each verified in its own process with KERAS_BACKEND set (keras target). Default: the "
+                   "current backend, in this process.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="First random seed: weights, inputs and initial states differ per check.")
 def verify(spec, module, target, backends, seed):
@@ -162,10 +163,19 @@ def verify(spec, module, target, backends, seed):
     differs (naming the check, the output or state, the step and the error), 2 for a spec or
     usage error.
     """
+    from .api import analyze
+
     stdin = click.get_binary_stream("stdin").read() if spec == "-" else None
     loaded = _load(spec, stdin)
-    _analyze(spec, stdin)  # a spec error is exit 2 before any framework loads
+    try:
+        analyze(loaded)  # a spec error is exit 2 before any framework loads
+    except SpecError as err:
+        raise SpecFailed(str(err)) from None
     if backends is not None:
+        if backends.strip() == "all":
+            import importlib.util
+
+            backends = ",".join(b for b in BACKENDS if importlib.util.find_spec(b) is not None)
         chosen = [b.strip() for b in backends.split(",") if b.strip()]
         unknown = [b for b in chosen if b not in BACKENDS]
         if unknown or not chosen:

@@ -389,7 +389,6 @@ class Case:
     return_sequences: bool = True
     zero_output_for_mask: bool = False
     dtype: str = "float64"
-    wide: bool = False                # input wide enough for the layer to hoist the projection
     seed: int = 0
 
 
@@ -635,7 +634,6 @@ class _Run:
         self.ir, self.subject, self.target, self.seed, self.echo = ir, subject, target, seed, echo
         self.fw = _Framework(target)
         self.interp = Interpreter(ir, target)
-        self.cells_checks: list[Check] = []
         self.named_sizes = {name: 3 + i for i, name in enumerate(ir.sizes)}
         self.scan = target == "keras" and ir.scan is not None and subject.layer is not None \
             and "parallel_scan" in _init_args(subject.layer)
@@ -711,7 +709,7 @@ class _Run:
             Case("B", "long, go_backwards, initial states", 34, narrow(small), small, go_backwards=True, initial=True),
             Case("C", "mask with gaps, initial states", 9, narrow(small), small, masked=True, initial=True),
             Case("D", "wide input, mask, go_backwards, last output only", 9, wide, small, masked=True,
-                 go_backwards=True, initial=True, return_sequences=False, wide=True),
+                 go_backwards=True, initial=True, return_sequences=False),
             Case("E", "16 units, mask, zero_output_for_mask", 8, narrow(16), 16, masked=True, initial=True,
                  zero_output_for_mask=True),
         ]
@@ -720,8 +718,7 @@ class _Run:
                               go_backwards=True, dtype="float32"))
         return [replace(c, seed=self.seed + i + 1) for i, c in enumerate(cases)]
 
-    def run(self) -> Report:
-        start = time.perf_counter()
+    def run(self, start: float) -> Report:
         ir, subject = self.ir, self.subject
         what = "generated module" if subject.source == "generated" else f"{subject.cell.__name__} from {subject.source}"
         dtype_note = "float64" if self.fw.float64 else \
@@ -742,7 +739,7 @@ class _Run:
     def check_step(self):
         """The cell's one step, teacher-forced, and its initial state."""
         ir = self.ir
-        case = Case("step", "", 6, self.ir.square_input and 5 or 3, 5, seed=self.seed)
+        case = Case("step", "", 6, 5 if ir.square_input else 3, 5, seed=self.seed)
         sizes = self.sizes(case)
         rng = np.random.default_rng(case.seed)
         params = random_params(ir, sizes, rng)
@@ -1106,9 +1103,10 @@ def verify(spec, *, module: str | None = None, target: str = "keras", seed: int 
     against the spec's equations on the current backend; prints one line per check to `echo`."""
     from .api import analyze
 
+    start = time.perf_counter()
     ir = analyze(spec)
     subject = load_subject(spec, ir, target, module)
-    return _Run(spec, ir, subject, target, seed, echo).run()
+    return _Run(spec, ir, subject, target, seed, echo).run(start)
 
 
 def verify_backends(argv: list[str], backends: list[str], stdin: bytes | None,

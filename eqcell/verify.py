@@ -760,6 +760,7 @@ class _Run:
             how = ("set_symbol_weights gives the IR's fused layout" if self.subject.by_symbol
                    else "filled by fused name")
             self.add(Check("weights", f"{how}: {layout}", 0.0, True))
+            self.check_symbol_weights(cell, params, sizes, dtype)
             self.check_initial_state(cell, params, sizes, batch, dtype)
             worst, failure = 0.0, ""
             prev = start
@@ -786,6 +787,46 @@ class _Run:
             self.add(Check("cell step", detail, math.inf, False, str(err)))
         except Exception as err:  # the cell failed to run: that is a finding, not a crash
             self.add(Check("cell step", detail, math.inf, False, f"raised {type(err).__name__}: {err}"))
+
+    def check_symbol_weights(self, cell, params, sizes, dtype):
+        """A cell's own `symbol_weights()` and `set_symbol_weights()`, where it has them, follow
+        the IR's fused layout (a hand-edited `_symbol_layout` is caught here)."""
+        has_get, has_set = hasattr(cell, "symbol_weights"), hasattr(cell, "set_symbol_weights")
+        if not (has_get or has_set):
+            return
+        ir = self.ir
+        worst, failure = 0.0, ""
+        try:
+            if has_get:
+                got = cell.symbol_weights()
+                for p in ir.params:
+                    if p.name not in got:
+                        failure = f"symbol_weights() has no {p.name!r}"
+                        break
+                    err, scaled = _scaled_error(got[p.name], params[p.name])
+                    worst = max(worst, err)
+                    if scaled > TOL[dtype]:
+                        failure = (f"symbol_weights()[{p.name!r}] is not what the IR's layout holds there "
+                                   f"({_layout_text(ir, p.weight)})")
+                        break
+            if has_set and not failure and not self.subject.by_symbol:  # a generated cell: checked already
+                other = random_params(ir, sizes, np.random.default_rng(self.seed + 20_000))
+                cell.set_symbol_weights({p.name: other[p.name] for p in ir.params})
+                variables = {_short_name(v): v for v in cell.weights}
+                for name, value in fused_weights(ir, other, sizes).items():
+                    if name in variables and not name.startswith("initial_"):
+                        err, scaled = _scaled_error(self.fw.numpy(variables[name]), value)
+                        worst = max(worst, err)
+                        if scaled > TOL[dtype] and not failure:
+                            failure = (f"set_symbol_weights() fills {name!r} otherwise than the IR's layout "
+                                       f"({_layout_text(ir, name)})")
+                bad = self.set_weights(cell, params, sizes, "")
+                if bad:
+                    failure = failure or bad.failure
+        except Exception as err:
+            worst, failure = math.inf, f"raised {type(err).__name__}: {err}"
+        what = " and ".join(n for n, has in (("symbol_weights()", has_get), ("set_symbol_weights()", has_set)) if has)
+        self.add(Check("symbol weights", f"{what} vs the IR's layout", worst, not failure, failure))
 
     def check_initial_state(self, cell, params, sizes, batch, dtype):
         if not hasattr(cell, "get_initial_state"):

@@ -183,6 +183,25 @@ def test_broken_generated_cell_exits_1_naming_the_check(tmp_path, kind):
     assert result.output.splitlines()[-1].startswith("FAILED: ")
 
 
+def test_a_hand_edited_symbol_layout_is_caught(tmp_path):
+    """The cell computes right, but its symbol_weights/set_symbol_weights swap W_f and W_c."""
+    from eqcell import generate
+
+    code = generate("slstm")
+    for old, new in [('"W_f": ("kernel", None, 0, self.units, True)', '"W_f": ("kernel", None, 0, 0, True)'),
+                     ('"W_c": ("kernel", None, self.units, 2 * self.units, True)',
+                      '"W_c": ("kernel", None, 0, self.units, True)'),
+                     ('"W_f": ("kernel", None, 0, 0, True)', '"W_f": ("kernel", None, self.units, 2 * self.units, True)')]:
+        assert code.count(old) == 1, old
+        code = code.replace(old, new)
+    path = tmp_path / "layout.py"
+    path.write_text(code)
+    result = run("verify", "slstm", "--module", str(path))
+    assert result.exit_code == 1, result.output
+    assert "FAIL symbol weights" in result.output and "symbol_weights()['W_f']" in result.output
+    assert result.output.count("  FAIL ") == 1
+
+
 def test_broken_scan_is_caught_on_the_scan_path_only(tmp_path):
     """A bug in the layer's parallel scan alone: the cell and the loop agree, the scan does not."""
     from eqcell import generate

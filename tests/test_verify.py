@@ -191,7 +191,8 @@ def test_a_hand_edited_symbol_layout_is_caught(tmp_path):
     for old, new in [('"W_f": ("kernel", None, 0, self.units, True)', '"W_f": ("kernel", None, 0, 0, True)'),
                      ('"W_c": ("kernel", None, self.units, 2 * self.units, True)',
                       '"W_c": ("kernel", None, 0, self.units, True)'),
-                     ('"W_f": ("kernel", None, 0, 0, True)', '"W_f": ("kernel", None, self.units, 2 * self.units, True)')]:
+                     ('"W_f": ("kernel", None, 0, 0, True)',
+                      '"W_f": ("kernel", None, self.units, 2 * self.units, True)')]:
         assert code.count(old) == 1, old
         code = code.replace(old, new)
     path = tmp_path / "layout.py"

@@ -8,7 +8,7 @@ keras = pytest.importorskip("keras")
 from keras import ops  # noqa: E402
 
 import eqcell  # noqa: E402
-from test_fast_layer import assert_close, loss_and_grads  # noqa: E402
+from helpers import assert_close, loss_and_grads  # noqa: E402
 
 CELLS = {
     "peephole_lstm": """name: PeepholeLSTMCell

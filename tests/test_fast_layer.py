@@ -12,6 +12,7 @@ from keras import ops  # noqa: E402
 
 import eqcell  # noqa: E402
 from conftest import SHIPPED  # noqa: E402
+from helpers import assert_close, loss_and_grads  # noqa: E402
 
 SCAN_SPECS = [p.stem for p in SHIPPED if eqcell.analyze(p).scan is not None]
 
@@ -19,34 +20,6 @@ SCAN_SPECS = [p.stem for p in SHIPPED if eqcell.analyze(p).scan is not None]
 def classes(spec):
     cell = eqcell.load(spec)
     return cell, getattr(sys.modules[cell.__module__], eqcell.analyze(spec).layer)
-
-
-def loss_and_grads(model, x):
-    """d(sum(outputs**2) + sum(states))/d(weights), on whichever backend runs."""
-    backend = keras.backend.backend()
-
-    def loss_of(outputs):
-        return ops.sum(outputs[0] ** 2) + sum(ops.sum(s) for s in outputs[1:])
-
-    if backend == "tensorflow":
-        import tensorflow as tf
-        with tf.GradientTape() as tape:
-            loss = loss_of(model(x))
-        return [np.asarray(g) for g in tape.gradient(loss, model.trainable_weights)]
-    if backend == "jax":
-        import jax
-        trainable = [v.value for v in model.trainable_variables]
-        frozen = [v.value for v in model.non_trainable_variables]
-
-        def f(values):
-            outputs, _ = model.stateless_call(values, frozen, x)
-            return loss_of(outputs)
-        return [np.asarray(g) for g in jax.grad(f)(trainable)]
-    if backend == "torch":
-        loss = loss_of(model(x))
-        loss.backward()
-        return [v.value.grad.detach().cpu().numpy() for v in model.trainable_weights]
-    pytest.skip(f"no gradient helper for backend {backend}")
 
 
 def jax_repeats_first_state(spec):
@@ -78,12 +51,6 @@ def data(batch, timesteps, features, masked, seed=0):
         x[1, :2] = 0.0
         x[2, 4] = 0.0
     return x
-
-
-def assert_close(a, b, what, tol=1e-5):
-    a, b = np.asarray(a), np.asarray(b)
-    scale = max(1.0, float(np.max(np.abs(b))))
-    np.testing.assert_allclose(a, b, rtol=tol, atol=tol * scale, err_msg=what)
 
 
 # short T (unrolled on TF), long T (a loop), wide inputs (projected before the loop), masks,
@@ -223,3 +190,26 @@ def test_step_is_rematerialized_on_jax_only():
     out, states = wrapped(x, [x])
     np.testing.assert_allclose(ops.convert_to_numpy(out), 2.0)
     np.testing.assert_allclose(ops.convert_to_numpy(states[0]), 2.0)
+
+
+@pytest.mark.parametrize("spec", ["slstm", "mingru"])
+def test_keras_file_round_trip(spec, tmp_path):
+    """A model holding the generated layer and RNN(generated cell) saves to `.keras` and reloads to
+    the same classes and outputs on whichever backend runs (tests/test_serialization.py reloads in
+    fresh processes, on TensorFlow)."""
+    cell, layer = classes(spec)
+    inputs = keras.Input((6, 3))
+    model = keras.Model(inputs, [layer(4, return_sequences=True, return_state=True)(inputs),
+                                 keras.layers.RNN(cell(4, dropout=0.1, seed=2))(inputs)])
+    rng = np.random.default_rng(5)
+    model.set_weights([rng.standard_normal(w.shape).astype("float32") * 0.5 for w in model.get_weights()])
+    x = data(2, 6, 3, False)
+    want = [ops.convert_to_numpy(t) for t in keras.tree.flatten(model(x))]
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.models.load_model(tmp_path / "model.keras")
+    assert {type(v) for v in reloaded.layers} >= {layer, keras.layers.RNN}
+    assert any(isinstance(v, keras.layers.RNN) and type(v.cell) is cell for v in reloaded.layers)
+    got = [ops.convert_to_numpy(t) for t in keras.tree.flatten(reloaded(x))]
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert_close(g, w, f"{spec} reloaded")

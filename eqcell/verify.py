@@ -724,7 +724,8 @@ class _Run:
         self.echo(self.report.header)
         if self.fw.backend == "jax":
             self.echo("  note: Keras's JAX loop fills a masked step's output with the first state, not the "
-                      "previous output (keras/src/backend/jax/rnn.py); loop paths are compared with that")
+                      "previous output (keras/src/backend/jax/rnn.py), and the generated layer's scan does the "
+                      "same; every path is compared with that")
         self.check_step()
         for case in cases:
             self.check_case(case)
@@ -911,8 +912,7 @@ class _Run:
                 self.add(Check(f"{case.key} {name}", "forward and gradients", math.inf, False,
                                f"raised {type(err).__name__}: {err}"))
                 continue
-            semantics = "first_state" if (self.fw.backend == "jax" and self.target == "keras"
-                                          and "scan" not in paths) else "previous"
+            semantics = "first_state" if (self.fw.backend == "jax" and self.target == "keras") else "previous"
             path_text = _path_text(paths, kind)
             self.compare_forward(case, f"{case.key} {kind}", f"outputs and final states{path_text} vs the equations",
                                  outputs, expected(semantics), dtype)

@@ -22,14 +22,6 @@ def classes(spec):
     return cell, getattr(sys.modules[cell.__module__], eqcell.analyze(spec).layer)
 
 
-def jax_repeats_first_state(spec):
-    """keras/src/backend/jax/rnn.py fills masked steps with states[0] ("assume the first state is
-    the previous output"); TF and torch repeat the last output. The two differ when the output is
-    not the first state (QRNN's h = o * c): the scan follows TF, so compare only where they agree."""
-    ir = eqcell.analyze(spec)
-    return keras.backend.backend() == "jax" and ir.output != ir.states[0].name
-
-
 def build_pair(spec, units, timesteps, features, masked, **rnn_kwargs):
     cell, layer = classes(spec)
     inputs = keras.Input((timesteps, features))
@@ -65,8 +57,6 @@ VARIANTS = {"plain": (9, 4), "go_backwards": (9, 4), "masked": (9, 4), "long": (
 def test_layer_equals_rnn_of_cell(spec, variant):
     masked = "masked" in variant
     kwargs = {"go_backwards": True} if "backwards" in variant else {}
-    if masked and jax_repeats_first_state(spec):
-        pytest.skip("Keras's JAX loop repeats states[0], not the last output, at masked steps")
     timesteps, features = VARIANTS[variant]
     units = 20 if "many_units" in variant else 5
     reference, fast = build_pair(spec, units, timesteps, features, masked, **kwargs)
@@ -109,7 +99,7 @@ def test_dropout_in_training_uses_one_mask_per_sequence(spec):
 @pytest.mark.parametrize("spec", SCAN_SPECS)
 def test_parallel_scan_equals_sequential_loop(spec, timesteps):
     _, layer_cls = classes(spec)
-    masked = not jax_repeats_first_state(spec)
+    masked = True  # on JAX the scan outputs what Keras's JAX loop does at a masked step (states[0])
     inputs = keras.Input((timesteps, 3))
     seq = keras.layers.Masking(0.0)(inputs) if masked else inputs
     outs = {}

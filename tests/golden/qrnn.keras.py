@@ -413,10 +413,13 @@ class QRNN(keras.layers.RNN):
         # h_t = o_t*c_t
         h = o*c
         outputs = h
-        if keep is not None:  # masked steps repeat the last output, as keras.layers.RNN does
+        if keep is not None:  # what a masked step outputs: as keras.layers.RNN's loop on this backend
             if self.zero_output_for_mask:
                 outputs = outputs * keep
-            else:
+            elif keras.backend.backend() == "jax" and not self.unroll:
+                # Keras's JAX loop outputs the first state there (keras/src/backend/jax/rnn.py)
+                outputs = keep * outputs + (1.0 - keep) * c
+            else:  # the last output, repeated
                 outputs = _linear_scan(1.0 - keep, keep * outputs, ops.zeros_like(outputs[:, 0]), None, frame)
         return outputs[:, -1], outputs, [c[:, -1]]
 

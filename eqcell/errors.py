@@ -107,9 +107,10 @@ def _edits(a: str, b: str) -> int:
     return prev[-1]
 
 
-# Parts of spec format 2 (../shared/spec-format.md) that this version of eqcell does not implement
+# Parts of spec format 2 (docs/spec-format.md) that this version of eqcell does not implement
 # yet: key -> (what, "is" or "are", hint). The one table of them, so that the change implementing
-# a construct deletes its entry (and the check that raises it) and nothing else.
+# a construct deletes its entry (and the check that raises it), and the "Not yet supported" note
+# beside it in docs/spec-format.md, and nothing else.
 NOT_YET: dict[str, tuple[str, str, str]] = {
     "max": ("`max`", "is", "for now write (a + b + abs(a - b)) / 2"),
     "min": ("`min`", "is", "for now write (a + b - abs(a - b)) / 2"),

@@ -37,7 +37,8 @@ class Dim:
         return Dim(tuple((c, n) for n, c in counts.items() if c))
 
     def size(self, sizes: dict[str, int]) -> int:
-        return sum(coef * sizes[name] for coef, name in self.terms)
+        """The number of features, given a number for each size name."""
+        return sum(coef * (sizes[name] if name else 1) for coef, name in self.terms)
 
 
 @dataclass(frozen=True, slots=True)

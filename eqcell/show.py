@@ -6,7 +6,7 @@ from .printing.latex import LatexPrinter, latex_name
 
 
 def describe(ir: CellIR, latex: bool = False, units: int = 32, input_dim: int = 32) -> str:
-    sizes = {"units": units, "input_dim": input_dim, "": 1, **{s: units for s in ir.sizes}}
+    sizes = {"units": units, "input_dim": input_dim, **{s: units for s in ir.sizes}}
     lines = [f"{ir.name} (layer {ir.layer}), content hash {ir.digest}"]
     if ir.description:
         lines.append("  " + ir.description.splitlines()[0])

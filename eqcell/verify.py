@@ -636,7 +636,7 @@ class _Run:
 
     # helpers ------------------------------------------------------------------------------
     def sizes(self, case: Case) -> dict[str, int]:
-        return {"units": case.units, "input_dim": case.input_dim, "": 1, **self.named_sizes}
+        return {"units": case.units, "input_dim": case.input_dim, **self.named_sizes}
 
     def dtype(self, case: Case) -> str:
         return case.dtype if self.fw.float64 else "float32"
@@ -697,7 +697,7 @@ class _Run:
         small = 5
         square = ir.square_input
         narrow = lambda units: units if square else 3  # noqa: E731
-        wide_sizes = {"units": small, "input_dim": 1, "": 1, **self.named_sizes}
+        wide_sizes = {"units": small, "input_dim": 1, **self.named_sizes}
         wide = small if square else 1 + sum(w.shape[-1].size(wide_sizes) for w in ir.weights if w.shape)
         cases = [
             Case("A", "short, default initial state", 6, narrow(small), small),

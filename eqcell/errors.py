@@ -112,9 +112,6 @@ def _edits(a: str, b: str) -> int:
 # a construct deletes its entry (and the check that raises it), and the "Not yet supported" note
 # beside it in docs/spec-format.md, and nothing else.
 NOT_YET: dict[str, tuple[str, str, str]] = {
-    "max": ("`max`", "is", "for now write (a + b + abs(a - b)) / 2"),
-    "min": ("`min`", "is", "for now write (a + b - abs(a - b)) / 2"),
-    "logsigmoid": ("`logsigmoid`", "is", "for now write log(sigmoid(...))"),
     "diag": ("`diag`", "is", ""),
     "I": ("the identity matrix `I`", "is", ""),
     "power": ("powers (`a^2`, `a ** b`)", "are", "for now write the product out, e.g. h_t * h_t"),
@@ -125,8 +122,6 @@ NOT_YET: dict[str, tuple[str, str, str]] = {
     "norm": ("the norm `\\|a\\|`", "is", ""),
     "\\frac": ("`\\frac{a}{b}`", "is", "for now write (a) / (b)"),
     "\\sqrt": ("`\\sqrt{a}`", "is", "for now write \\mathrm{sqrt}(a)"),
-    "\\max": ("`\\max`", "is", "for now write (a + b + \\mathrm{abs}(a - b)) / 2"),
-    "\\min": ("`\\min`", "is", "for now write (a + b - \\mathrm{abs}(a - b)) / 2"),
     "time_argument": ("time written as an argument (`h(t)`, `h(t-1)`)", "is", "for now write h_t and h_{t-1}"),
     "input_prev": ("reading the input at t-1 (`x_{t-1}`)", "is",
                    "for now keep it in a state: add `xprev_t = x_t` and read xprev_{t-1} "

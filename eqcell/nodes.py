@@ -11,7 +11,7 @@ from sympy import Add, Float, Integer, Mul, Pow, Rational, Symbol
 FUNCTIONS: dict[str, int] = {
     "sigmoid": 1, "tanh": 1, "relu": 1, "hard_sigmoid": 1, "softplus": 1, "softsign": 1,
     "exp": 1, "log": 1, "abs": 1, "sqrt": 1, "silu": 1, "gelu": 1, "elu": 1, "identity": 1,
-    "layer_norm": 3,
+    "logsigmoid": 1, "max": 2, "min": 2, "layer_norm": 3,
 }
 ALIASES = {"σ": "sigmoid", "LN": "layer_norm", "ln": "layer_norm", "swish": "silu"}
 

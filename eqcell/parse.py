@@ -35,7 +35,9 @@ LATEX_ACCENTS = {"tilde": "tilde", "widetilde": "tilde", "hat": "hat", "widehat"
                  "bar": "bar", "overline": "bar"}
 LATEX_FONTS = {"mathbf", "boldsymbol", "bm", "mathit", "mathrm", "mathsf", "mathcal", "vec",
                "text", "textrm", "textit", "textbf", "operatorname", "mathtt"}
-LATEX_FUNCTIONS = {"sigma": "sigmoid", "tanh": "tanh", "exp": "exp", "log": "log", "ln": "log"}
+LATEX_FUNCTIONS = {"sigma": "sigmoid", "tanh": "tanh", "exp": "exp", "log": "log", "ln": "log",
+                   "max": "max", "min": "min"}
+LATEX_BRACES = {"{": "(", "}": ")"}  # `\max\{a, b\}`: escaped braces are brackets
 LATEX_ELEMENTWISE = {"otimes", "odot", "circ"}
 LATEX_MATMUL = {"cdot"}
 LATEX_IGNORED = {"left", "right", "big", "Big", "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr",
@@ -297,6 +299,8 @@ class _Tokenizer:
             self.pos = self._skip_group(after, start)
         elif word in LATEX_FUNCTIONS:
             self._emit("func", LATEX_FUNCTIONS[word], start, after)
+        elif word in LATEX_BRACES:
+            self._emit("op", LATEX_BRACES[word], start, after)
         elif word in LATEX_ELEMENTWISE:
             self._emit("op", "odot", start, after)
         elif word in LATEX_MATMUL:
@@ -724,11 +728,41 @@ class _Parser:
         if not self.is_op("("):
             self.fail(f"function '{self._text(tok)}' needs its argument in brackets", tok,
                       f"write {self._text(tok)}(...)")
-        arg = self._bracketed(tok, call=True)
         if name == "layer_norm":
             gain, bias = self.counter.next()
-            return nodes.call(name, arg, gain, bias)
-        return nodes.call(name, arg)
+            return nodes.call(name, self._bracketed(tok, call=True), gain, bias)
+        if nodes.FUNCTIONS[name] == 1:
+            return nodes.call(name, self._bracketed(tok, call=True))
+        return nodes.call(name, *self._arguments(tok, nodes.FUNCTIONS[name]))
+
+    def _arguments(self, before: Token, count: int) -> list[sympy.Expr]:
+        """`(a, b)`: exactly `count` expressions separated by commas."""
+        opener = self.advance()
+        self._deeper(opener)
+        args = []
+        while True:
+            if self.is_op(")", ",") or self.current.kind == "end":
+                self.fail(f"'{self._text(before)}' takes {count} arguments", self.current,
+                          f"write {self._text(before)}(a, b)")
+            args.append(self.sum())
+            if self.is_op(",") and len(args) < count:
+                self.advance()
+                continue
+            break
+        self.depth -= 1
+        if not self.is_op(")"):
+            if self.current.kind == "end":
+                self.fail("unclosed bracket", opener, "close it with ')'")
+            if self.is_op(","):
+                self.fail(f"'{self._text(before)}' takes {count} arguments", self.current,
+                          "remove the ',' and what follows it up to the closing bracket")
+            self.fail(f"expected ')', got '{self._text(self.current)}'", self.current,
+                      f"the bracket opened at column {self.line.col + opener.start} is still open")
+        if len(args) < count:
+            self.fail(f"'{self._text(before)}' takes {count} arguments", self.current,
+                      f"write {self._text(before)}(a, b)")
+        self.advance()
+        return args
 
     def _span(self, tok: Token) -> Span:
         return self.line.span(tok.start, tok.end)

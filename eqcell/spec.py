@@ -464,8 +464,8 @@ def _checked_activation(act: Activation, earlier: list[Activation]) -> Activatio
     from . import nodes  # sympy: only once a spec has activations
 
     symbol = nodes.ALIASES.get(act.symbol.value, act.symbol.value)
-    if symbol not in nodes.FUNCTIONS or symbol == "layer_norm":
-        functions = [f for f in nodes.FUNCTIONS if f != "layer_norm"]
+    if nodes.FUNCTIONS.get(symbol) != 1:  # a Keras activation takes one argument
+        functions = [f for f, arity in nodes.FUNCTIONS.items() if arity == 1]
         raise SpecError(f"activation {act.arg.value!r} replaces {symbol!r}, which is not an element-wise function",
                         act.symbol.span, did_you_mean(symbol, functions) or f"functions: {', '.join(functions)}")
     for other in earlier:

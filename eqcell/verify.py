@@ -115,7 +115,8 @@ _SPEC_FUNCTIONS = {
     "sigmoid": _sigmoid, "tanh": np.tanh, "relu": lambda v: np.maximum(v, 0.0), "softplus": _softplus,
     "softsign": lambda v: v / (1.0 + np.abs(v)), "exp": np.exp, "log": np.log, "abs": np.abs,
     "sqrt": np.sqrt, "silu": lambda v: v * _sigmoid(v), "gelu": _COMMON_ACTIVATIONS["gelu"],
-    "elu": _elu, "identity": lambda v: v,
+    "elu": _elu, "identity": lambda v: v, "logsigmoid": lambda v: -_softplus(-v),
+    "max": np.maximum, "min": np.minimum,
 }
 SPEC_FUNCTIONS: dict[str, dict[str, Callable]] = {
     "keras": {**_SPEC_FUNCTIONS, "hard_sigmoid": _hard_sigmoid_keras3},
@@ -233,7 +234,7 @@ class Interpreter:
                 value, gain, bias = (ev(a) for a in e.args)
                 return _layer_norm(value, gain, bias)
             if name is not None:
-                return self.functions[name](ev(e.args[0]))
+                return self.functions[name](*(ev(a) for a in e.args))
             raise VerifyError(f"verify cannot interpret the node {type(e).__name__}: {e}")
 
         for name, expr in self.order:

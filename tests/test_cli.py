@@ -176,3 +176,24 @@ def test_show_latex_parses_back_to_the_same_cell(spec):
     respelled = head + "equations: |\n" + "".join(line + "\n" for line in latex) + tail
     assert "\\\\" in respelled
     assert eqcell.generate(respelled) == eqcell.generate(spec)
+
+
+# Cells beyond the shipped specs whose LaTeX must read back too: one per construct of the language.
+ROUND_TRIP = {
+    "max_min_logsigmoid": "name: T\nequations: |\n"
+                          "  a_t = max(W x_t, 0.5) - min(U h_{t-1}, logsigmoid(x_t))\n"
+                          "  h_t = sigmoid(a_t) * h_{t-1}\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ROUND_TRIP))
+def test_show_latex_parses_back_beyond_the_shipped_specs(name):
+    import eqcell
+
+    text = ROUND_TRIP[name]
+    result = CliRunner().invoke(cli, ["show", "-", "--latex"], input=text)
+    assert result.exit_code == 0, result.output
+    latex = result.output.split("equations (as parsed):\n")[1].split("\n\n")[0].splitlines()
+    head = text.partition("equations: |\n")[0]
+    respelled = head + "equations: |\n" + "".join(line + "\n" for line in latex)
+    assert eqcell.generate(respelled) == eqcell.generate(text)

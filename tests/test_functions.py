@@ -12,10 +12,12 @@ from eqcell import nodes
 keras = pytest.importorskip("keras")
 
 FUNCTIONS = sorted(set(nodes.FUNCTIONS) - {"identity", "layer_norm"})
+UNARY = [f for f in FUNCTIONS if nodes.FUNCTIONS[f] == 1]  # only these can be exposed as an activation
 # the Keras activation an exposed function defaults to in this test (log, abs, sqrt have none)
 DEFAULT = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu", "hard_sigmoid": "hard_sigmoid",
            "softplus": "softplus", "softsign": "softsign", "exp": "exponential", "silu": "silu",
-           "gelu": "gelu", "elu": "elu", "log": "linear", "abs": "linear", "sqrt": "linear"}
+           "gelu": "gelu", "elu": "elu", "log": "linear", "abs": "linear", "sqrt": "linear",
+           "logsigmoid": "linear"}
 OFFSET = {"log": 3, "sqrt": 3}  # keeps their argument positive (|V x| < 3 here); the others see both signs
 _erf = np.vectorize(math.erf)
 
@@ -31,6 +33,7 @@ def numpy_function(name: str, target: str):
         "exp": np.exp, "exponential": np.exp, "log": np.log, "abs": np.abs, "sqrt": np.sqrt,
         "silu": lambda v: v * sigmoid(v), "gelu": lambda v: 0.5 * v * (1 + _erf(v / math.sqrt(2))),
         "elu": lambda v: np.where(v > 0, v, np.expm1(np.minimum(v, 0))), "linear": lambda v: v,
+        "logsigmoid": lambda v: -np.log1p(np.exp(-v)), "max": np.maximum, "min": np.minimum,
     }
     return table[name]
 
@@ -40,12 +43,13 @@ def spec_text(exposed: bool, loop: bool) -> str:
     lines = []
     for i, f in enumerate(FUNCTIONS):
         recurrent = f" + U{i} h0_{{t-1}}" if loop else ""
+        second = ", a{i}_t - 0.5".format(i=i) if nodes.FUNCTIONS[f] == 2 else ""
         lines += [f"a{i}_t = sigmoid(W{i} x_t{recurrent})",
-                  f"g{i}_t = {f}(V{i} x_t * a{i}_t + {OFFSET.get(f, 0)})",
+                  f"g{i}_t = {f}(V{i} x_t * a{i}_t + {OFFSET.get(f, 0)}{second})",
                   f"h{i}_t = a{i}_t * h{i}_{{t-1}} + (1 - a{i}_t) * g{i}_t"]
     text = "name: FunctionsCell\nequations: |\n" + "".join(f"  {line}\n" for line in lines)
     if exposed:
-        text += "activations:\n" + "".join(f"  act_{f}: {{symbol: {f}, default: {DEFAULT[f]}}}\n" for f in FUNCTIONS)
+        text += "activations:\n" + "".join(f"  act_{f}: {{symbol: {f}, default: {DEFAULT[f]}}}\n" for f in UNARY)
     return text
 
 
@@ -61,8 +65,8 @@ def reference(weights, x, exposed: bool, loop: bool, target: str):
         for i, f in enumerate(FUNCTIONS):
             pre = x[:, t] @ weights[f"W{i}"].T + (previous[0] @ weights[f"U{i}"].T if loop else 0)
             a = sigmoid(pre)
-            g = numpy_function(DEFAULT[f] if exposed else f, target)(x[:, t] @ weights[f"V{i}"].T * a
-                                                                     + OFFSET.get(f, 0))
+            args = [x[:, t] @ weights[f"V{i}"].T * a + OFFSET.get(f, 0)] + ([a - 0.5] if nodes.FUNCTIONS[f] == 2 else [])
+            g = numpy_function(DEFAULT[f] if exposed and f in UNARY else f, target)(*args)
             h[i] = a * previous[i] + (1 - a) * g
         outputs.append(h[-1])
     return np.stack(outputs, axis=1), h

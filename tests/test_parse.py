@@ -123,12 +123,12 @@ def test_prime_superscript_is_not_a_power():
 
 # -- format 2 constructs not implemented yet: one message each, from errors.NOT_YET --------
 @pytest.mark.parametrize("line, key", [
-    ("h_t = max(a, b)", "max"), ("h_t = min(a, b)", "min"), ("h_t = logsigmoid(a)", "logsigmoid"),
+
     ("h_t = diag(a) h_{t-1}", "diag"), ("h_t = I h_{t-1}", "I"), ("h_t = a^2", "power"),
     ("h_t = a ** 2", "power"), ("h_t = a²", "power"), ("h_t = k_t^T q_t", "transpose"),
     (r"h_t &= k_t^{\top} q_t", "transpose"), (r"h_t &= W^{(z)} x_t", "superscript"), ("h_t = |a|", "bars"),
     (r"h_t &= \lvert a \rvert", "bars"), (r"h_t &= \|a\|", "norm"), (r"h_t &= \frac{a}{b}", "\\frac"),
-    (r"h_t &= \sqrt{a}", "\\sqrt"), (r"h_t &= \max\{a, b\}", "\\max"), (r"h_t &= \mathrm{max}(a, b)", "max"),
+    (r"h_t &= \sqrt{a}", "\\sqrt"), 
     (r"h_t &= \operatorname{diag}(a)", "diag"), (r"h_t &= \mathbf{I} h_{t-1}", "I"),
     ("h_t = tanh(h(t-1))", "time_argument"), ("h_t = U x_{t-1}", "input_prev"),
     (r"a_t &= x_t, \quad h_t = a_t", "separators"), (r"h_t &= x_t.", "trailing_punctuation"),
@@ -145,6 +145,9 @@ def test_unknown_lowercase_function_is_not_offered_a_matrix_product():
     with pytest.raises(SpecError) as raised:
         parse("h_t = maximum(a)")
     assert raised.value.message == "unknown function 'maximum'"
+    assert raised.value.hint == "did you mean 'max'?"
+    with pytest.raises(SpecError) as raised:
+        parse("h_t = frobnicate(a)")
     assert raised.value.hint.startswith("functions: sigmoid, tanh") and "@" not in raised.value.hint
     with pytest.raises(SpecError) as raised:
         parse("h_t = tanhh(a)")
@@ -274,3 +277,18 @@ def test_text_given_a_display_name_is_never_a_file_name():
 ])
 def test_did_you_mean_only_for_close_matches(word, choices, hint):
     assert did_you_mean(word, choices) == hint
+
+
+@pytest.mark.parametrize("text", ["h_t = max(a, b_t) - min(1, a)", r"h_t &= \max\{a, b_t\} - \min(1, a)",
+                                  r"h_t &= \max(a, b_t) - \operatorname{min}(1, a)"])
+def test_max_and_min_take_two_arguments(text):
+    assert expr(text) == nodes.add(nodes.call("max", S("a"), S("b")), nodes.neg(nodes.call("min", sympy.Integer(1), S("a"))))
+
+
+@pytest.mark.parametrize("text, message", [("h_t = max(a)", "'max' takes 2 arguments"),
+                                           ("h_t = min(a, b, c)", "'min' takes 2 arguments"),
+                                           ("h_t = tanh(a, b)", "'tanh' takes one argument")])
+def test_argument_counts(text, message):
+    with pytest.raises(SpecError) as raised:
+        parse(text)
+    assert raised.value.message == message

@@ -29,11 +29,15 @@ def test_functions_from_tables():
 @pytest.mark.parametrize("target", sorted(DIALECTS))
 @pytest.mark.parametrize("function", sorted(set(nodes.FUNCTIONS) - {"layer_norm", "identity"}))
 def test_every_function_prints_exposed_or_not(function, target):
-    """Each function has code on each target, and an exposed one calls the owner's attribute
-    (`self.` in the cell, `cell.` in the layer's scan)."""
+    """Each function has code on each target, and an exposed one (one argument: a Keras
+    activation) calls the owner's attribute (`self.` in the cell, `cell.` in the layer's scan)."""
     dialect = DIALECTS[target]
-    plain = CodePrinter(dialect, "self", {}).doprint(nodes.call(function, S("z")))
-    assert "(z" in plain and function not in ("",) and not plain.startswith(f"{function}(")
+    args = [S("z"), S("y")][:nodes.FUNCTIONS[function]]
+    plain = CodePrinter(dialect, "self", {}).doprint(nodes.call(function, *args))
+    assert "(z" in plain and not plain.startswith(f"{function}(")
+    assert all(a.name in plain for a in args)
+    if len(args) > 1:
+        return
     for owner in ("self", "cell"):
         exposed = CodePrinter(dialect, owner, {function: "my_activation"}).doprint(nodes.call(function, S("z")))
         assert exposed == f"{owner}.my_activation(z)"

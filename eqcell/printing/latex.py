@@ -7,7 +7,8 @@ from ..nodes import prev_of
 from ..parse import GREEK, LATEX_ACCENTS
 from .base import EqPrinter
 
-LATEX_FUNCTIONS = {"sigmoid": r"\sigma", "tanh": r"\tanh", "exp": r"\exp", "log": r"\log"}
+LATEX_FUNCTIONS = {"sigmoid": r"\sigma", "tanh": r"\tanh", "exp": r"\exp", "log": r"\log", "max": r"\max",
+                   "min": r"\min"}
 ACCENTS = tuple(dict.fromkeys(LATEX_ACCENTS.values()))  # tilde, hat, bar
 
 
@@ -44,7 +45,8 @@ class LatexPrinter(EqPrinter):
     def _print_ElementwiseBase(self, expr):
         name = type(expr).__name__
         head = LATEX_FUNCTIONS.get(name, f"\\operatorname{{{'LN' if name == 'layer_norm' else name}}}")
-        return f"{head}({self._print(expr.args[0])})"
+        args = expr.args[:1] if name == "layer_norm" else expr.args  # its gain and bias are implicit
+        return f"{head}({', '.join(self._print(a) for a in args)})"
 
     def _print_MatVec(self, expr):
         matrix, vector = expr.args

@@ -114,14 +114,8 @@ def _edits(a: str, b: str) -> int:
 NOT_YET: dict[str, tuple[str, str, str]] = {
     "diag": ("`diag`", "is", ""),
     "I": ("the identity matrix `I`", "is", ""),
-    "power": ("powers (`a^2`, `a ** b`)", "are", "for now write the product out, e.g. h_t * h_t"),
     "transpose": ("transposes (`k_t^T`, `k_t^\\top`)", "are", ""),
-    "superscript": ("superscripts (`W^{f}` as a label, `a^{b}` as a power)", "are",
-                    "for now write a label as a subscript, e.g. W_{f}"),
-    "bars": ("`|a|` for abs(a)", "is", "for now write abs(a)"),
     "norm": ("the norm `\\|a\\|`", "is", ""),
-    "\\frac": ("`\\frac{a}{b}`", "is", "for now write (a) / (b)"),
-    "\\sqrt": ("`\\sqrt{a}`", "is", "for now write \\mathrm{sqrt}(a)"),
     "time_argument": ("time written as an argument (`h(t)`, `h(t-1)`)", "is", "for now write h_t and h_{t-1}"),
     "input_prev": ("reading the input at t-1 (`x_{t-1}`)", "is",
                    "for now keep it in a state: add `xprev_t = x_t` and read xprev_{t-1} "

@@ -36,7 +36,8 @@ LATEX_ACCENTS = {"tilde": "tilde", "widetilde": "tilde", "hat": "hat", "widehat"
 LATEX_FONTS = {"mathbf", "boldsymbol", "bm", "mathit", "mathrm", "mathsf", "mathcal", "vec",
                "text", "textrm", "textit", "textbf", "operatorname", "mathtt"}
 LATEX_FUNCTIONS = {"sigma": "sigmoid", "tanh": "tanh", "exp": "exp", "log": "log", "ln": "log",
-                   "max": "max", "min": "min"}
+                   "max": "max", "min": "min", "sqrt": "sqrt", "frac": "frac"}
+LATEX_BARS = {"lvert", "rvert", "vert"}  # `\lvert a \rvert` is |a|
 LATEX_BRACES = {"{": "(", "}": ")"}  # `\max\{a, b\}`: escaped braces are brackets
 LATEX_ELEMENTWISE = {"otimes", "odot", "circ"}
 LATEX_MATMUL = {"cdot"}
@@ -53,10 +54,11 @@ FUNCTIONS_NOT_YET = tuple(f for f in ("max", "min", "logsigmoid", "diag") if f i
 # LaTeX commands of spec format 2 not implemented yet -> their NOT_YET entry.
 LATEX_NOT_YET = {name: key for name, key in {
     "frac": "\\frac", "dfrac": "\\frac", "tfrac": "\\frac", "sqrt": "\\sqrt", "max": "\\max",
-    "min": "\\min", "top": "transpose", "intercal": "transpose", "lvert": "bars", "rvert": "bars",
-    "vert": "bars", "|": "norm", "lVert": "norm", "rVert": "norm", "Vert": "norm"}.items() if key in NOT_YET}
+    "min": "\\min", "top": "transpose", "intercal": "transpose",
+    "|": "norm", "lVert": "norm", "rVert": "norm", "Vert": "norm"}.items() if key in NOT_YET}
 PRIMES = {"'": 1, "′": 1, "″": 2, "‴": 3}
 SUPERSCRIPT_DIGITS = "⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺ⁿ"
+_SUPERSCRIPT_TO_ASCII = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
 _NUMBER = re.compile(r"(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)", re.ASCII)
 _LATEX_PRIME = re.compile(r"\^\s*(?:\\prime|\{\s*((?:\\prime\s*)+)\})")
 _TRANSPOSE = re.compile(r"\^\s*(?:T(?![a-z])|⊤|\\top\b|\\intercal\b|\{\s*(?:T|⊤|\\top|\\intercal)\s*\})")
@@ -105,22 +107,22 @@ def parse_equations(spec: Spec) -> tuple[Equation, ...]:
     counter = _LayerNormCounter()
     out: list[Equation] = []
     first_def: dict[str, Equation] = {}
-    for line in spec.equations:
-        for start, end in _segments(line.text, latex):
-            text = line.text[start:end]
-            if not text.strip():
-                continue
-            tokens = tokenize(line, start, end, latex, spec.input.value)
-            eq = _Parser(line, tokens, counter).equation()
-            if eq.target in first_def:
-                raise SpecError(f"variable {eq.target!r} is defined twice "
-                                f"(first on line {first_def[eq.target].line})", eq.span,
-                                "define each variable once; rename one of them")
-            first_def[eq.target] = eq
-            out.append(eq)
-            if len(out) > MAX_EQUATIONS:
-                raise SpecError(f"the spec has more than {MAX_EQUATIONS} equations", eq.span,
-                                "a cell is a few equations; is this the right file?")
+    lines = [(line, tokenize(line, start, end, latex, spec.input.value))
+             for line in spec.equations for start, end in _segments(line.text, latex)
+             if line.text[start:end].strip()]
+    # what each equation defines: a superscript naming one of them is a power, not a label
+    variables = frozenset(tokens[0].value for _, tokens in lines if tokens and tokens[0].kind == "name")
+    for line, tokens in lines:
+        eq = _Parser(line, tokens, counter, variables).equation()
+        if eq.target in first_def:
+            raise SpecError(f"variable {eq.target!r} is defined twice "
+                            f"(first on line {first_def[eq.target].line})", eq.span,
+                            "define each variable once; rename one of them")
+        first_def[eq.target] = eq
+        out.append(eq)
+        if len(out) > MAX_EQUATIONS:
+            raise SpecError(f"the spec has more than {MAX_EQUATIONS} equations", eq.span,
+                            "a cell is a few equations; is this the right file?")
     if not out:
         raise SpecError("`equations` holds no equation", spec.equations_span,
                         "write one `v_t = expression` per line")
@@ -186,6 +188,7 @@ class _Tokenizer:
         self.line, self.text, self.pos, self.end = line, line.text, start, end
         self.latex, self.input_name = latex, input_name
         self.tokens: list[Token] = []
+        self.braces = 0  # braces open after `^` in plain text
 
     def fail(self, message: str, start: int, end: int | None = None, hint: str = ""):
         raise SpecError(message, self.line.span(start, end), hint)
@@ -210,11 +213,21 @@ class _Tokenizer:
             elif ch in UNICODE_OPS:
                 self._emit("op", UNICODE_OPS[ch], self.pos, self.pos + 1)
             elif text.startswith("**", self.pos, self.end):
-                raise not_yet("power", self.line.span(self.pos, self.pos + 2))
+                self._emit("op", "^", self.pos, self.pos + 2)
+            elif ch == "^":
+                self._superscript(self.pos)
+            elif ch == "|":
+                self._emit("op", "|", self.pos, self.pos + 1)
             elif ch in "+-*/@()=[],;":
                 self._emit("op", {"[": "(", "]": ")"}.get(ch, ch), self.pos, self.pos + 1)
             elif self.latex and ch in "{}":
                 self._emit("op", "(" if ch == "{" else ")", self.pos, self.pos + 1)
+            elif ch == "{" and self.tokens and self.tokens[-1].value == "^":  # plain `a^{b}`
+                self.braces += 1
+                self._emit("op", "(", self.pos, self.pos + 1)
+            elif ch == "}" and self.braces:
+                self.braces -= 1
+                self._emit("op", ")", self.pos, self.pos + 1)
             elif self.latex and ch == ".":  # `h_t = ... .`: the parser says what it is
                 self._emit("op", ch, self.pos, self.pos + 1)
             else:
@@ -226,12 +239,20 @@ class _Tokenizer:
     def _odd_character(self, ch: str):
         """Every character that starts no token: say what it is and what to write instead."""
         pos = self.pos
-        if ch == "^":
-            self._superscript(pos)
-        if ch in SUPERSCRIPT_DIGITS:
-            raise not_yet("power", self.line.span(pos, pos + 1))
-        if ch == "|":
-            raise not_yet("bars", self.line.span(pos, pos + 1))
+        if ch in SUPERSCRIPT_DIGITS:  # `h²`: a power
+            end = pos
+            while end < self.end and self.text[end] in SUPERSCRIPT_DIGITS:
+                end += 1
+            written = self.text[pos:end]
+            digits = written.lstrip("⁻⁺").translate(_SUPERSCRIPT_TO_ASCII)
+            if not digits.isdigit() or any(c in "⁻⁺" for c in written.lstrip("⁻⁺")):
+                self.fail(f"superscript {written!r} is not a number", pos, end,
+                          "write the power with ^, e.g. h^2 or h^{n}")
+            self._emit("op", "^", pos, pos)
+            if written.startswith("⁻"):
+                self._emit("op", "-", pos, pos + 1)
+            self._emit("number", digits, pos, end)
+            return
         if ch in PRIMES:
             self.fail(f"a prime {ch!r} must follow a name, before its subscripts", pos,
                       hint="write f'_t (the variable fprime), not f_t'")
@@ -260,15 +281,12 @@ class _Tokenizer:
         self.fail(f"unexpected character {describe_char(ch)}", pos, hint=hint)
 
     def _superscript(self, pos: int):
-        """`^` that is not a prime: a transpose, a power or a label, none of them read yet."""
+        """`^` that is not a prime: a transpose (not read yet), else the operator `^`, whose right
+        side the parser reads as a power or, holding names that are no variables, as a label."""
         transpose = _TRANSPOSE.match(self.text, pos, self.end)
         if transpose:
             raise not_yet("transpose", self.line.span(pos, transpose.end()))
-        m = _SUPERSCRIPT.match(self.text, pos, self.end)
-        end = max(m.end(), pos + 1)
-        body = self.text[pos + 1:end].strip().strip("{}").strip()
-        number = re.fullmatch(r"[-+−]?\s*[0-9.]+", body)
-        raise not_yet("power" if number else "superscript", self.line.span(pos, end))
+        self._emit("op", "^", pos, pos + 1)
 
     def _count_operands(self):
         equals = next((i for i, tok in enumerate(self.tokens) if tok.kind == "op" and tok.value == "="), -1)
@@ -297,10 +315,14 @@ class _Tokenizer:
                 self.pos += 1
         elif word == "tag":
             self.pos = self._skip_group(after, start)
+        elif word == "sqrt" and text[after:self.end].lstrip().startswith("["):
+            self.fail("an n-th root `\\sqrt[n]{a}` is not read", start, after, "write it as a power: a^{1/n}")
         elif word in LATEX_FUNCTIONS:
             self._emit("func", LATEX_FUNCTIONS[word], start, after)
         elif word in LATEX_BRACES:
             self._emit("op", LATEX_BRACES[word], start, after)
+        elif word in LATEX_BARS:
+            self._emit("op", "|", start, after)
         elif word in LATEX_ELEMENTWISE:
             self._emit("op", "odot", start, after)
         elif word in LATEX_MATMUL:
@@ -489,8 +511,10 @@ def _accent_name(run: str) -> str:
 class _Parser:
     """Precedence climbing, one method per level (jinja's parser style)."""
 
-    def __init__(self, line: EquationLine, tokens: list[Token], counter: _LayerNormCounter):
+    def __init__(self, line: EquationLine, tokens: list[Token], counter: _LayerNormCounter,
+                 variables: frozenset[str] = frozenset()):
         self.line, self.tokens, self.i, self.counter = line, tokens, 0, counter
+        self.variables = variables
         self.refs: list[Ref] = []
         self.open: list[Token] = []
         self.depth = 0     # levels open where the parser stands (MAX_DEPTH)
@@ -615,12 +639,12 @@ class _Parser:
 
     def matrix_product(self, link: int = 0) -> sympy.Expr:
         left_tok = self.current
-        left = self.primary()
+        left = self.power()
         explicit = self.is_op("@")
         juxtaposed = self._starts_primary(self.current)
         if not (explicit or juxtaposed):
             return left
-        if left_tok.kind == "number" and juxtaposed:
+        if juxtaposed and (left_tok.kind == "number" or not left.free_symbols):  # `2 x`, `\frac{1}{2} S_t`
             return nodes.mul(left, self._chained(self.current, link + 1))
         if not (left_tok.kind == "name" and left_tok.time is None and isinstance(left, sympy.Symbol)):
             left_text = self.line.text[left_tok.start:self.tokens[self.i - 1].end]
@@ -647,8 +671,77 @@ class _Parser:
         return tok.kind in ("name", "func", "number") or (tok.kind == "op" and tok.value == "(")
 
     def _operand_follows(self, op: Token):
-        if not (self._starts_primary(self.current) or (self.current.kind == "op" and self.current.value in "+-")):
+        if not (self._starts_primary(self.current) or self.is_op("+", "-", "|")):
             self.fail(f"expected an operand after '{self._text(op)}'", op, "an operator is dangling here")
+
+    def power(self) -> sympy.Expr:
+        """`a^b`, `a ** b` (right to left: a^b^c is a^(b^c)); `e^{x}` is exp(x); a superscript of
+        names that are not variables is a label that joins the name (`W^{f}` is W_f)."""
+        base_tok = self.current
+        if base_tok.kind == "name" and base_tok.time is None and self._label_follows():
+            return self._labelled(base_tok)
+        base = self.primary()
+        if not self.is_op("^"):
+            return base
+        op = self.advance()
+        self._operand_follows(op)
+        self._deeper(op)
+        negative = False
+        while self.is_op("-", "+"):
+            negative ^= self.advance().value == "-"
+            self._operand_follows(op)
+        exponent = self.power()
+        self.depth -= 1
+        if negative:
+            exponent = nodes.neg(exponent)
+        if base_tok.kind == "name" and base_tok.value == "e" and base_tok.time is None and base == sympy.Symbol("e"):
+            self.refs.pop()  # Euler's number, not a parameter
+            return nodes.call("exp", exponent)
+        return sympy.Pow(base, exponent, evaluate=False)
+
+    def _label_follows(self) -> bool:
+        """`W^{f}`, `U^{(z)}`, `W^f`: the superscript holds names only, and none is a variable, or
+        the name is a matrix (a product follows: `W^{(h)} x_t` labels W by the variable h)."""
+        i = self.i + 1
+        if not (self.tokens[i].kind == "op" and self.tokens[i].value == "^" and self.tokens[i].end - self.tokens[i].start == 1):
+            return False
+        names, depth, j = [], 0, i + 1
+        while True:
+            tok = self.tokens[j]
+            if tok.kind == "op" and tok.value == "(":
+                depth += 1
+            elif tok.kind == "op" and tok.value == ")":
+                depth -= 1
+                if depth < 0:
+                    return False
+            elif tok.kind == "name" and tok.time is None:
+                names.append(tok)
+            else:
+                return False
+            j += 1
+            if depth == 0:
+                break
+        matrix = self._starts_primary(self.tokens[j]) or (self.tokens[j].kind == "op" and self.tokens[j].value == "@")
+        return bool(names) and (matrix or not any(t.value in self.variables for t in names))
+
+    def _labelled(self, base_tok: Token) -> sympy.Expr:
+        """The name with its label joined: W_{ih}^{f} is the parameter W_ih_f."""
+        self.advance()
+        self.advance()  # ^
+        labels, depth = [], 0
+        while True:
+            tok = self.advance()
+            if tok.kind == "op":
+                depth += 1 if tok.value == "(" else -1
+            else:
+                labels.append(tok.value)
+            if depth == 0:
+                break
+        end = self.tokens[self.i - 1].end
+        merged = Token("name", "_".join([base_tok.value, *labels]), base_tok.start, end)
+        self.tokens[self.i - 1] = merged
+        self.i -= 1
+        return self.primary()
 
     def primary(self) -> sympy.Expr:
         tok = self.current
@@ -661,7 +754,20 @@ class _Parser:
             return sympy.Integer(tok.value) if tok.value.isdigit() else sympy.Float(tok.value)
         if tok.kind == "func":
             self.advance()
+            if tok.value == "frac":
+                numerator = self._bracketed(tok, call=True)
+                return nodes.div(numerator, self._bracketed(tok, call=True))
             return self._call(tok.value, tok)
+        if self.is_op("|"):
+            opener = self.advance()
+            self._operand_follows(opener)
+            self._deeper(opener)
+            inner = self.sum()
+            self.depth -= 1
+            if not self.is_op("|"):
+                self.fail("unclosed '|'", opener, "close the absolute value with a second '|'")
+            self.advance()
+            return nodes.call("abs", inner)
         if tok.kind == "name":
             self.advance()
             if tok.value == "I" and tok.time is None and "I" in NOT_YET:

@@ -183,6 +183,9 @@ ROUND_TRIP = {
     "max_min_logsigmoid": "name: T\nequations: |\n"
                           "  a_t = max(W x_t, 0.5) - min(U h_{t-1}, logsigmoid(x_t))\n"
                           "  h_t = sigmoid(a_t) * h_{t-1}\n",
+    "powers_bars_labels": "name: T\nequations: |\n"
+                          "  a_t = sigmoid(W^{f} x_t)\n"
+                          "  h_t = a_t^2 * h_{t-1} + (1 - a_t)**(a_t + 1) * |V x_t| + 2^-1 + (-a_t)^3 / (1 + a_t)\n",
 }
 
 

@@ -116,19 +116,15 @@ def test_double_prime_and_prime_on_a_parameter():
 
 def test_prime_superscript_is_not_a_power():
     """`f^{\prime}` is a name; a real superscript still says it is not supported yet."""
-    parse(r"f^{\prime}_t &= \tanh(x_t)")
-    with pytest.raises(SpecError, match="powers"):
-        parse(r"f_t &= \tanh(x_t)^{2}")
+    assert parse(r"f^{\prime}_t &= \tanh(x_t)")[0].target == "fprime"
+    assert parse(r"f_t &= \tanh(x_t)^{2}")[0].expr == sympy.Pow(nodes.call("tanh", S("x")), 2, evaluate=False)
 
 
 # -- format 2 constructs not implemented yet: one message each, from errors.NOT_YET --------
 @pytest.mark.parametrize("line, key", [
 
-    ("h_t = diag(a) h_{t-1}", "diag"), ("h_t = I h_{t-1}", "I"), ("h_t = a^2", "power"),
-    ("h_t = a ** 2", "power"), ("h_t = a²", "power"), ("h_t = k_t^T q_t", "transpose"),
-    (r"h_t &= k_t^{\top} q_t", "transpose"), (r"h_t &= W^{(z)} x_t", "superscript"), ("h_t = |a|", "bars"),
-    (r"h_t &= \lvert a \rvert", "bars"), (r"h_t &= \|a\|", "norm"), (r"h_t &= \frac{a}{b}", "\\frac"),
-    (r"h_t &= \sqrt{a}", "\\sqrt"), 
+    ("h_t = diag(a) h_{t-1}", "diag"), ("h_t = I h_{t-1}", "I"), ("h_t = k_t^T q_t", "transpose"),
+    (r"h_t &= k_t^{\top} q_t", "transpose"), (r"h_t &= \|a\|", "norm"),
     (r"h_t &= \operatorname{diag}(a)", "diag"), (r"h_t &= \mathbf{I} h_{t-1}", "I"),
     ("h_t = tanh(h(t-1))", "time_argument"), ("h_t = U x_{t-1}", "input_prev"),
     (r"a_t &= x_t, \quad h_t = a_t", "separators"), (r"h_t &= x_t.", "trailing_punctuation"),
@@ -292,3 +288,33 @@ def test_argument_counts(text, message):
     with pytest.raises(SpecError) as raised:
         parse(text)
     assert raised.value.message == message
+
+
+POW = lambda a, b: sympy.Pow(a, b, evaluate=False)  # noqa: E731
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("h_t = a^2", POW(S("a"), sympy.Integer(2))), ("h_t = a ** 2", POW(S("a"), sympy.Integer(2))),
+    ("h_t = a²", POW(S("a"), sympy.Integer(2))), ("h_t = a^{b_t}", POW(S("a"), S("b"))),
+    ("h_t = -a^2", nodes.neg(POW(S("a"), sympy.Integer(2)))), ("h_t = a^2^3", POW(S("a"), POW(sympy.Integer(2), sympy.Integer(3)))),
+    ("h_t = a^-1", POW(S("a"), sympy.Integer(-1))), (r"h_t &= e^{x_t}", nodes.call("exp", S("x"))),
+    ("h_t = |a - b_t|", nodes.call("abs", nodes.add(S("a"), nodes.neg(S("b"))))),
+    (r"h_t &= \lvert a \rvert", nodes.call("abs", S("a"))), (r"h_t &= \left| a \right|", nodes.call("abs", S("a"))),
+    ("h_t = ||a| - b_t|", nodes.call("abs", nodes.add(nodes.call("abs", S("a")), nodes.neg(S("b"))))),
+    (r"h_t &= \frac{a}{b_t}", nodes.div(S("a"), S("b"))), (r"h_t &= \sqrt{a}", nodes.call("sqrt", S("a"))),
+    (r"h_t &= \frac{1}{2} b_t", nodes.mul(nodes.div(sympy.Integer(1), sympy.Integer(2)), S("b"))),
+])
+def test_powers_bars_fractions_roots(text, expected):
+    assert expr(text) == expected
+
+
+@pytest.mark.parametrize("text, name", [
+    (r"h_t &= W^{f} x_t", "W_f"), (r"h_t &= W_{ih}^{f} x_t", "W_ih_f"), (r"h_t &= U^{(z)} x_t", "U_z"),
+    ("h_t = W^{f} x_t", "W_f"), (r"h_t &= W^{(h)} x_t", "W_h"),  # h is a variable, but W multiplies: a label
+])
+def test_superscript_labels_join_the_name(text, name):
+    assert expr(text) == nodes.matmul(S(name), S("x"))
+
+
+def test_a_superscript_holding_a_variable_is_a_power():
+    assert parse("a_t = sigmoid(x_t)\nh_t = c^{a_t}")[1].expr == POW(S("c"), S("a"))

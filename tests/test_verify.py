@@ -329,6 +329,12 @@ equations: |
   h_t = a_t * h_{t-1} + sqrt(1 - a_t * a_t + 0.01) * tanh(W_h x_t)
   y_t = gelu(h_t) - 0.5 * silu(h_t) + elu(h_t) * softsign(h_t) + hard_sigmoid(h_t) * log(1 + exp(h_t))
 """,
+    "format_2_elementwise": r"""name: Format2Cell
+equations: |
+  a_t &= \sigma(W_a x_t + U^{(a)} h_{t-1}) \\
+  g_t &= \max\{\tanh(W_g x_t), \min(a_t, 0.5)\} - \mathrm{logsigmoid}(x_t) \\
+  h_t &= a_t^{2} \odot h_{t-1} + (1 - a_t)^{a_t + 1} \odot \lvert g_t \rvert + \frac{1}{2} \sqrt{a_t} + e^{-a_t}
+""",
 }
 
 

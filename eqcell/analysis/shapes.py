@@ -128,8 +128,6 @@ class _Sizes:
                                 "a matrix multiplies a vector: a variable, the input or an expression of them")
             self.matrix_columns.setdefault(matrix.name, (col, operand))
             return self.find("m:" + matrix.name)
-        if expr.is_Pow:
-            return self.visit(expr.args[0], eq)
         classes = [c for c in (self.visit(a, eq) for a in expr.args) if c is not None]
         if not classes:
             return None

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from sympy.printing.precedence import PRECEDENCE
+
 from ..nodes import FUNCTIONS
 from ..targets import Dialect
 from .base import EqPrinter, PrinterError
@@ -25,6 +27,18 @@ class CodePrinter(EqPrinter):
 
     def _print_Symbol(self, expr):
         return expr.name
+
+    def _print_Pow(self, expr):
+        """`a**b` with brackets wherever Python's precedence needs them (`(-a)**2`, `a**(-b)`);
+        an exponent of -1 is a division."""
+        base, exponent = expr.args
+        if exponent == -1:
+            return f"1/{self.parenthesize(base, PRECEDENCE['Mul'] + 1)}"
+        left = self.parenthesize(base, PRECEDENCE["Pow"] + 1)
+        right = self._print(exponent)
+        if not (exponent.is_Symbol or (exponent.is_Number and exponent >= 0)):
+            right = f"({right})"
+        return f"{left}**{right}"
 
     def _print_Attribute(self, expr):
         return f"{self.owner}.{expr.name}"

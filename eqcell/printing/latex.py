@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sympy.printing.precedence import PRECEDENCE
+
 from ..nodes import prev_of
 from ..parse import GREEK, LATEX_ACCENTS
 from .base import EqPrinter
@@ -47,6 +49,15 @@ class LatexPrinter(EqPrinter):
         head = LATEX_FUNCTIONS.get(name, f"\\operatorname{{{'LN' if name == 'layer_norm' else name}}}")
         args = expr.args[:1] if name == "layer_norm" else expr.args  # its gain and bias are implicit
         return f"{head}({', '.join(self._print(a) for a in args)})"
+
+    def _print_Pow(self, expr):
+        base, exponent = expr.args
+        if exponent == -1:
+            return f"1/{self.parenthesize(base, PRECEDENCE['Mul'] + 1)}"
+        left = self._print(base)
+        if not (base.is_Symbol or (base.is_Number and base >= 0)):
+            left = f"({left})"
+        return f"{left}^{{{self._print(exponent)}}}"
 
     def _print_MatVec(self, expr):
         matrix, vector = expr.args

@@ -13,7 +13,7 @@ FUNCTIONS: dict[str, int] = {
     "exp": 1, "log": 1, "abs": 1, "sqrt": 1, "silu": 1, "gelu": 1, "elu": 1, "identity": 1,
     "logsigmoid": 1, "max": 2, "min": 2, "layer_norm": 3,
 }
-ALIASES = {"σ": "sigmoid", "LN": "layer_norm", "ln": "layer_norm", "swish": "silu"}
+ALIASES = {"σ": "sigmoid", "LN": "layer_norm", "ln": "log", "swish": "silu"}  # ln: the logarithm, as in LaTeX
 
 
 

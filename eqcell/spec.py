@@ -464,8 +464,11 @@ def _checked_activation(act: Activation, earlier: list[Activation]) -> Activatio
     from . import nodes  # sympy: only once a spec has activations
 
     symbol = nodes.ALIASES.get(act.symbol.value, act.symbol.value)
-    if nodes.FUNCTIONS.get(symbol) != 1:  # a Keras activation takes one argument
-        functions = [f for f, arity in nodes.FUNCTIONS.items() if arity == 1]
+    functions = [f for f, arity in nodes.FUNCTIONS.items() if arity == 1]
+    if symbol in nodes.FUNCTIONS and symbol not in functions:  # a Keras activation takes one argument
+        raise SpecError(f"activation {act.arg.value!r} replaces {symbol!r}, which is not a function of one "
+                        "argument", act.symbol.span, f"an activation replaces one of: {', '.join(functions)}")
+    if symbol not in nodes.FUNCTIONS:
         raise SpecError(f"activation {act.arg.value!r} replaces {symbol!r}, which is not an element-wise function",
                         act.symbol.span, did_you_mean(symbol, functions) or f"functions: {', '.join(functions)}")
     for other in earlier:

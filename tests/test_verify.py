@@ -3,7 +3,7 @@ shipped spec verifies on both targets; broken cells (a swapped split, a dropped 
 sign, swapped states, a wrong scan, the article's cell with a wrong slice) exit 1 naming the check.
 
 Default run: about a minute on a 2-core CPU (one spec on JAX and one on torch, each in its own
-process, take 25 s of it). `EQCELL_SLOW=1` adds every shipped spec on JAX and torch (about 2 min)."""
+process, take 25 s of it). `pytest -m slow` (and CI) adds every shipped spec on JAX and torch (about 2 min)."""
 import math
 import os
 import sys
@@ -22,7 +22,6 @@ keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="runs on the TensorFlow backend; --backend covers the others")
 
-slow = pytest.mark.skipif(not os.environ.get("EQCELL_SLOW"), reason="slow: set EQCELL_SLOW=1")
 HANDWRITTEN = ROOT / "benchmarks" / "handwritten_slstm.py"
 
 
@@ -279,7 +278,7 @@ def test_other_backends_in_a_subprocess(backend, spec):
     assert f"backends: {backend} ok;" in out.stdout
 
 
-@slow
+@pytest.mark.slow
 def test_every_shipped_spec_on_jax_and_torch():
     import subprocess
 

@@ -6,7 +6,6 @@ orders the step, marks what depends on the input only, finds linear recurrences 
 everything. Pure: no file is read here (`eqcell.api` loads the spec and the templates' names)."""
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 
@@ -132,37 +131,36 @@ class _Renamed:
 
     def cell(self, ir: CellIR) -> CellIR:
         n, local, attribute = self.names, self.names.local, self.names.attribute
-        replace = dataclasses.replace
-        states = tuple(replace(s, size=self.size(s.size)) for s in ir.states)
+        states = tuple(s._replace(size=self.size(s.size)) for s in ir.states)
         by_name = {s.name: s for s in states}
         steps = []
         for step in ir.steps:
             if isinstance(step, Statement):
-                steps.append(replace(step, target=local[step.target], expr=self.expr(step.expr),
+                steps.append(step._replace(target=local[step.target], expr=self.expr(step.expr),
                                      size=self.size(step.size)))
             else:
                 operands = tuple(
-                    replace(op, expr=(sympy.Symbol(local[ir.recurrent_dropout.masked]) if op.dropout == "recurrent"
+                    op._replace(expr=(sympy.Symbol(local[ir.recurrent_dropout.masked]) if op.dropout == "recurrent"
                                       else self.expr(op.expr)),
                             weight=attribute[op.weight], bias=attribute[op.bias] if op.bias else None)
                     for op in step.operands)
-                steps.append(replace(step, target=local[step.target], operands=operands,
+                steps.append(step._replace(target=local[step.target], operands=operands,
                                      slots=tuple(local[s] for s in step.slots),
                                      widths=tuple(self.dim(w) for w in step.widths),
                                      partial=local[step.partial] if step.partial else None))
-        weights = tuple(replace(w, name=attribute[w.name], arg=n.argument[w.name],
+        weights = tuple(w._replace(name=attribute[w.name], arg=n.argument[w.name],
                                 shape=tuple(self.dim(d) for d in w.shape),
-                                slices=tuple(replace(s, start=self.dim(s.start), stop=self.dim(s.stop)) for s in w.slices))
+                                slices=tuple(s._replace(start=self.dim(s.start), stop=self.dim(s.stop)) for s in w.slices))
                         for w in ir.weights)
-        params = tuple(replace(p, weight=attribute[p.weight], shape=tuple(self.size(s) for s in p.shape),
+        params = tuple(p._replace(weight=attribute[p.weight], shape=tuple(self.size(s) for s in p.shape),
                                start=self.dim(p.start), stop=self.dim(p.stop)) for p in ir.params)
         scan = None if ir.scan is None else tuple(
             LinearState(by_name[lin.state.name], self.expr(lin.decay), self.expr(lin.drive)) for lin in ir.scan)
         dropout = ir.recurrent_dropout
-        return replace(
-            ir, name=n.cell, layer=n.layer, input_local=local[ir.input], states=states, params=params,
+        return ir._replace(
+            name=n.cell, layer=n.layer, input_local=local[ir.input], states=states, params=params,
             weights=weights, steps=tuple(steps), scan=scan, output_size=self.size(ir.output_size),
-            activations=tuple(replace(a, arg=n.activation[a.arg]) for a in ir.activations),
+            activations=tuple(a._replace(arg=n.activation[a.arg]) for a in ir.activations),
             sizes=tuple(n.size[s] for s in ir.sizes), projected=tuple(local[p] for p in ir.projected),
             recurrent_dropout=None if dropout is None else RecurrentDropout(local[dropout.prev],
                                                                             local[dropout.masked]))

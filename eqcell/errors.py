@@ -1,12 +1,10 @@
 """Errors that point at the spec: file, line, column, the line itself, and a hint."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
+class Span(NamedTuple):
     """Where something stands in a spec file (1-based line and column)."""
 
     file: str

@@ -5,15 +5,15 @@ in code (locals, attributes, arguments, classes) are final Python identifiers, c
 `eqcell.analysis.naming`; names in comments and in `symbol_weights` are the spec's."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
+
 
 import sympy
 
 from .errors import Span
 
 
-@dataclass(frozen=True, slots=True)
-class Dim:
+class Dim(NamedTuple):
     """A size as a sum of `coef * size_name` terms: ((2, "units"),) is 2 * units; name "" is a constant."""
 
     terms: tuple[tuple[int, str], ...]
@@ -41,8 +41,7 @@ class Dim:
         return sum(coef * (sizes[name] if name else 1) for coef, name in self.terms)
 
 
-@dataclass(frozen=True, slots=True)
-class State:
+class State(NamedTuple):
     name: str          # "c", as the spec writes it
     local: str         # "c", the local holding c_t in the generated step
     prev: str          # "c_tm1", the local holding c_{t-1}
@@ -50,8 +49,7 @@ class State:
     initial: str       # "zeros", "ones", "learned" or a number as text
 
 
-@dataclass(frozen=True, slots=True)
-class Param:
+class Param(NamedTuple):
     """One parameter as the paper writes it, and where it lives in the Keras weights."""
 
     name: str                    # "W_f", as the spec writes it
@@ -64,8 +62,7 @@ class Param:
     initializer: str | None      # set in the spec, else None (the weight's default)
 
 
-@dataclass(frozen=True, slots=True)
-class InitSlice:
+class InitSlice(NamedTuple):
     """A column range of a weight initialized on its own (a spec override, e.g. b_f: ones)."""
 
     start: Dim
@@ -73,8 +70,7 @@ class InitSlice:
     initializer: str | None      # None: the weight's own initializer argument
 
 
-@dataclass(frozen=True, slots=True)
-class Weight:
+class Weight(NamedTuple):
     """A Keras weight made in `build`: fused matrices, a bias, or a lone vector."""
 
     name: str                    # "kernel": its attribute, and its name in Keras
@@ -89,8 +85,7 @@ class Weight:
     rows: int                    # stacked bias rows (0: not stacked)
 
 
-@dataclass(frozen=True, slots=True)
-class Operand:
+class Operand(NamedTuple):
     expr: sympy.Expr             # the operand expression (a symbol, or e.g. r*h_tm1)
     weight: str                  # "kernel"
     dropout: str                 # "input", "recurrent" or ""
@@ -99,8 +94,7 @@ class Operand:
     bias_row: int | None         # its row in a stacked bias (GRU's (2, 3 * units)), else None
 
 
-@dataclass(frozen=True, slots=True)
-class Product:
+class Product(NamedTuple):
     """Fused products computed together, then split: z = x @ kernel + h @ recurrent_kernel + bias."""
 
     target: str                  # "z"
@@ -111,8 +105,7 @@ class Product:
     partial: str | None          # name of the input-only part (x @ kernel + bias) when only part is
 
 
-@dataclass(frozen=True, slots=True)
-class Statement:
+class Statement(NamedTuple):
     target: str                  # "c": the local it binds
     variable: str                # "c": the spec's variable
     expr: sympy.Expr             # with fused slices as symbols: f*c_tm1 + (1 - f)*tanh(z_c)
@@ -122,15 +115,13 @@ class Statement:
     size: str                    # "units" or a named size
 
 
-@dataclass(frozen=True, slots=True)
-class ActivationArg:
+class ActivationArg(NamedTuple):
     arg: str                     # "recurrent_activation": constructor argument and attribute
     function: str                # "sigmoid": every sigmoid(...) calls self.recurrent_activation
     default: str                 # "hard_sigmoid"
 
 
-@dataclass(frozen=True, slots=True)
-class LinearState:
+class LinearState(NamedTuple):
     """s_t = a_t * s_{t-1} + b_t with a_t, b_t depending on the input only."""
 
     state: State
@@ -138,16 +129,14 @@ class LinearState:
     drive: sympy.Expr            # b_t
 
 
-@dataclass(frozen=True, slots=True)
-class RecurrentDropout:
+class RecurrentDropout(NamedTuple):
     """Recurrent dropout masks the output state's t-1 value where the step multiplies it."""
 
     prev: str                    # "h_tm1"
     masked: str                  # "h_tm1_dp": what the recurrent products read
 
 
-@dataclass(frozen=True, slots=True)
-class CellIR:
+class CellIR(NamedTuple):
     name: str                              # the cell class
     layer: str                             # the full-sequence layer class
     description: str

@@ -13,11 +13,11 @@ printers and Python's own compiler all recurse over the expression):
 - MAX_EQUATIONS: a spec holds at most 1000 equations (the analysis takes seconds for 1000)."""
 from __future__ import annotations
 
-import dataclasses
+from typing import NamedTuple
+
 import math
 import re
 import unicodedata
-from dataclasses import dataclass
 
 import sympy
 
@@ -68,8 +68,7 @@ _EQUATION_START = re.compile(r"\s*(?:\\[A-Za-z]+\s*\{?\s*)?[A-Za-z][A-Za-z0-9]*\
 _TIME = re.compile(r"^t(?:\s*([-+−])\s*(\d+))?$|^t([mp])(\d+)$")
 
 
-@dataclass(frozen=True, slots=True)
-class Ref:
+class Ref(NamedTuple):
     """One name as written: `name` with braces dropped, its time index (None for parameters)."""
 
     name: str
@@ -77,8 +76,7 @@ class Ref:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Equation:
+class Equation(NamedTuple):
     target: str
     expr: sympy.Expr
     text: str          # the equation as the user wrote it, for the generated comment
@@ -87,8 +85,7 @@ class Equation:
     line: int
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
     kind: str          # name, func, number, op, end
     value: str
     start: int
@@ -142,7 +139,7 @@ def _apart_from_written(equations: list[Equation], made: list[sympy.Symbol]) -> 
             name += "_"
         names[symbol] = sympy.Symbol(name)
     with sympy.core.parameters.evaluate(False):
-        return [dataclasses.replace(eq, expr=eq.expr.xreplace(names)) for eq in equations]
+        return [eq._replace(expr=eq.expr.xreplace(names)) for eq in equations]
 
 
 class _LayerNormCounter:

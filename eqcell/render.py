@@ -6,10 +6,11 @@ between targets is the target's `Dialect` (eqcell/targets.py) and its template's
 The result must pass `ast.parse` before it is returned."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import ast
 import os
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,15 +30,13 @@ class RenderError(Exception):
     """The generated text did not compile: an eqcell bug, never the user's."""
 
 
-@dataclass(frozen=True, slots=True)
-class Arg:
+class Arg(NamedTuple):
     name: str
     default: str          # Python source of the default value
     doc: str
 
 
-@dataclass(frozen=True, slots=True)
-class WeightCode:
+class WeightCode(NamedTuple):
     attr: str             # "kernel"
     shape: str            # "(input_dim, 2 * self.units)"
     initializer: str      # "self.kernel_initializer" or a local function's name
@@ -47,8 +46,7 @@ class WeightCode:
     optional: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Context:
+class Context(NamedTuple):
     target: str
     lib: str
     version: str
@@ -130,7 +128,8 @@ def _template(target: str) -> jinja2.Template:
 _JINJA_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 # Python text that holds no code: strings (f-strings' fields are read elsewhere in the templates too) and comments
 _NOT_CODE = re.compile(r'[rfbRFB]?("""|\'\'\').*?\1|[rfbRFB]?("|\')(?:\\.|(?!\2).)*?\2|#[^\n]*', re.DOTALL)
-_NAME = re.compile(r"(\.\s*)?\b([A-Za-z_]\w*)")
+_ATTRIBUTE = re.compile(r"\.\s*([A-Za-z_]\w*)")
+_NAME = re.compile(r"\b[A-Za-z_]\w*")
 _DEFINED = re.compile(r"\bdef\s+([A-Za-z_]\w*)")
 
 
@@ -142,8 +141,8 @@ def module_names() -> ModuleNames:
     names, attributes = set(), set()
     for path in sorted(templates_dir().glob("*.j2")):
         code = _NOT_CODE.sub(" ", _JINJA_TAG.sub(" ", path.read_text(encoding="utf-8")))
-        for match in _NAME.finditer(code):
-            (attributes if match.group(1) else names).add(match.group(2))
+        attributes.update(_ATTRIBUTE.findall(code))
+        names.update(_NAME.findall(_ATTRIBUTE.sub(" ", code)))
         attributes.update(_DEFINED.findall(code))  # methods are attributes too
     return ModuleNames(frozenset(names), frozenset(attributes))
 

@@ -9,9 +9,8 @@ import keyword
 import math
 import re
 import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -50,16 +49,14 @@ def shipped_names() -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in shipped_specs_dir().glob("*.yaml")))
 
 
-@dataclass(frozen=True, slots=True)
-class Located:
+class Located(NamedTuple):
     """A YAML value and where it was written."""
 
     value: Any
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class EquationLine:
+class EquationLine(NamedTuple):
     """One line of the `equations` block, with where its first character sits in the file."""
 
     text: str
@@ -76,8 +73,7 @@ class EquationLine:
         return Span(self.file, self.line, self.col + start, self.col + end, self.line_text)
 
 
-@dataclass(frozen=True, slots=True)
-class Activation:
+class Activation(NamedTuple):
     """A function exposed as a constructor argument: `arg` replaces every call of `symbol`."""
 
     arg: Located
@@ -85,8 +81,7 @@ class Activation:
     default: Located
 
 
-@dataclass(frozen=True, slots=True)
-class Spec:
+class Spec(NamedTuple):
     file: str
     version: int
     name: Located

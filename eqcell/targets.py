@@ -4,13 +4,13 @@ What differs in the module's structure (imports, base classes, the layer's loop)
 target's template (`templates/<target>.py.j2`), which fills the blocks of `templates/module.py.j2`."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 
 
-@dataclass(frozen=True)
-class Dialect:
+class Dialect(NamedTuple):
     target: str                     # "keras", "tf-keras"
     template: str                   # its template file in templates/
     lib: str                        # the Keras package the module imports: keras, tf_keras

@@ -1,4 +1,4 @@
-"""Read-only mappings for the stages' results (a frozen dataclass holding a dict is not frozen)."""
+"""Read-only mappings for the stages' results (a named tuple holding a dict is not frozen)."""
 from __future__ import annotations
 
 from collections.abc import Mapping

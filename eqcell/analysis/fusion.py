@@ -4,9 +4,10 @@ vector added to each of a weight's products becomes its fused bias; fused weight
 by slot form one product, split once (LSTM's `x @ kernel + h @ recurrent_kernel + bias`)."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import sympy
 
@@ -19,8 +20,7 @@ from .shapes import Shapes
 from .structure import Structure
 
 
-@dataclass(frozen=True)
-class FusedWeight:
+class FusedWeight(NamedTuple):
     name: str                        # "kernel", "recurrent_kernel", "c_kernel": the weight's own name
     operand: sympy.Expr
     members: tuple[str, ...]         # matrices, in column order
@@ -28,8 +28,7 @@ class FusedWeight:
     bias_weight: str | None          # "bias", or e.g. "c_bias" when several biases cannot stack
 
 
-@dataclass(frozen=True)
-class Sum:
+class Sum(NamedTuple):
     """One sum in an equation, found by its path in the tree."""
 
     path: tuple[int, ...]
@@ -37,8 +36,7 @@ class Sum:
     terms: tuple[sympy.Expr, ...]
 
 
-@dataclass(frozen=True)
-class Fusion:
+class Fusion(NamedTuple):
     weights: tuple[FusedWeight, ...]
     groups: tuple[tuple[int, ...], ...]      # indices into weights: summed slot by slot, one product
     bias_of: Mapping[str, str]               # matrix -> the bias fused with it

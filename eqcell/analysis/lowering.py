@@ -7,8 +7,8 @@ Values the equations do not name (products, slices) are `nodes.local` symbols; t
 turns every symbol into its identifier afterwards."""
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
+from typing import NamedTuple
+
 
 import sympy
 from sympy.core.parameters import evaluate
@@ -24,8 +24,7 @@ from .shapes import Shapes
 from .structure import Structure
 
 
-@dataclass(frozen=True)
-class Lowered:
+class Lowered(NamedTuple):
     steps: tuple[Product | Statement, ...]
     weights: tuple[Weight, ...]
     params: tuple[Param, ...]
@@ -320,8 +319,8 @@ def _bias_with_input(operands: list[Operand]) -> list[Operand]:
     for i, op in enumerate(operands):
         if op.bias and not op.hoistable and free:
             j = free.pop(0)
-            operands[j] = dataclasses.replace(operands[j], bias=op.bias, bias_row=op.bias_row)
-            operands[i] = dataclasses.replace(op, bias=None, bias_row=None)
+            operands[j] = operands[j]._replace(bias=op.bias, bias_row=op.bias_row)
+            operands[i] = op._replace(bias=None, bias_row=None)
     return operands
 
 

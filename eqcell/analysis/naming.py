@@ -18,9 +18,10 @@ not depend on anything but the spec and the templates:
 Comments, docstrings and `symbol_weights` keep the spec's names."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import builtins
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from .. import nodes
 from .frozen import frozen
@@ -30,16 +31,14 @@ from .structure import Structure
 WEIGHT_ARGUMENT_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
 
 
-@dataclass(frozen=True)
-class ModuleNames:
+class ModuleNames(NamedTuple):
     """What the templates themselves write, outside their Jinja tags (render.module_names)."""
 
     names: frozenset[str]          # identifiers written bare: locals, arguments, globals, builtins
     attributes: frozenset[str]     # identifiers written after a dot, and the methods defined
 
 
-@dataclass(frozen=True)
-class Names:
+class Names(NamedTuple):
     local: Mapping[str, str]       # symbol name (variable, t-1 read, generated local, input) -> identifier
     attribute: Mapping[str, str]   # weight (`$kernel`: made by eqcell; `w`: a lone parameter) -> attribute
     argument: Mapping[str, str]    # weight's own name -> its constructor arguments' prefix

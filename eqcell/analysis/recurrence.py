@@ -3,7 +3,8 @@ b_t computed from the input only, which the layer then evaluates for all steps a
 parallel scan instead of a step loop; and why not, in the user's terms, when it is not."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
+
 
 import sympy
 from sympy.core.parameters import evaluate
@@ -16,8 +17,7 @@ from .structure import Structure
 MAX_INLINED_NODES = 5000   # beyond this the inlined update is not analyzed: the cell loops
 
 
-@dataclass(frozen=True)
-class Recurrence:
+class Recurrence(NamedTuple):
     linear: tuple[tuple[str, sympy.Expr, sympy.Expr], ...] | None   # (state, a_t, b_t) for every state
     reason: str
 

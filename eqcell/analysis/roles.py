@@ -2,9 +2,10 @@
 bias, or a vector used element-wise; biases are told apart later, by fusion."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import sympy
 
@@ -15,8 +16,7 @@ from .frozen import frozen
 from .structure import Structure
 
 
-@dataclass(frozen=True)
-class Roles:
+class Roles(NamedTuple):
     role: Mapping[str, str]              # "matrix", "vector", "gain", "layer_norm_bias"
     operand: Mapping[str, sympy.Expr]    # matrix -> the one operand it multiplies
     uses: Mapping[str, int]              # matrix -> how many products it appears in

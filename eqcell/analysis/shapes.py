@@ -4,8 +4,9 @@ operand's size to its own rows. The only stage that knows about sizes: the next 
 scalars, matrices and heads widen it, not the others."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import sympy
 
@@ -19,8 +20,7 @@ from .structure import Structure
 UNITS, INPUT_DIM = "units", "input_dim"
 
 
-@dataclass(frozen=True)
-class Shapes:
+class Shapes(NamedTuple):
     variable: Mapping[str, str]               # variable -> its size
     param: Mapping[str, tuple[str, ...]]      # parameter -> (rows, columns) or (size,), paper orientation
     square_input: bool                        # the input joins a state element-wise: input_dim == units

@@ -2,8 +2,9 @@
 order in which a step computes the variables; the output; the states (variables read at t-1)."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import sympy
 
@@ -14,8 +15,7 @@ from ..spec import Spec, check_identifier
 from .frozen import frozen
 
 
-@dataclass(frozen=True)
-class Structure:
+class Structure(NamedTuple):
     input: str                                 # "x"
     equations: tuple[Equation, ...]            # as written
     variables: tuple[str, ...]                 # targets, as written

@@ -114,12 +114,9 @@ NOT_YET: dict[str, tuple[str, str, str]] = {
     "I": ("the identity matrix `I`", "is", ""),
     "transpose": ("transposes (`k_t^T`, `k_t^\\top`)", "are", ""),
     "norm": ("the norm `\\|a\\|`", "is", ""),
-    "time_argument": ("time written as an argument (`h(t)`, `h(t-1)`)", "is", "for now write h_t and h_{t-1}"),
     "input_prev": ("reading the input at t-1 (`x_{t-1}`)", "is",
                    "for now keep it in a state: add `xprev_t = x_t` and read xprev_{t-1} "
                    "(the cell then needs input_dim == units)"),
-    "separators": ("several equations on one line", "are", "for now write one equation per line"),
-    "trailing_punctuation": ("a ',' or '.' after a LaTeX equation", "is", "for now leave it out"),
     "constants": ("`constants`", "is", "for now write the number itself in the equations"),
     "heads": ("`heads`", "is", ""),
     "vectors": ("`vectors`", "is", ""),

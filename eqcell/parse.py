@@ -56,6 +56,11 @@ LATEX_NOT_YET = {name: key for name, key in {
     "frac": "\\frac", "dfrac": "\\frac", "tfrac": "\\frac", "sqrt": "\\sqrt", "max": "\\max",
     "min": "\\min", "top": "transpose", "intercal": "transpose",
     "|": "norm", "lVert": "norm", "rVert": "norm", "Vert": "norm"}.items() if key in NOT_YET}
+_GREEK_LETTERS = {unicodedata.lookup(f"GREEK {'CAPITAL' if name[0].isupper() else 'SMALL'} LETTER "
+                                    f"{name.upper().replace('LAMBDA', 'LAMDA')}"): name
+                  for name in GREEK if not name.startswith("var")}
+_GREEK_LETTERS.update({"ϕ": "varphi", "ϵ": "varepsilon"})
+_GREEK_LETTERS.pop("σ", None)  # σ( is the sigmoid
 PRIMES = {"'": 1, "′": 1, "″": 2, "‴": 3}
 SUPERSCRIPT_DIGITS = "⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺ⁿ"
 _SUPERSCRIPT_TO_ASCII = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
@@ -173,7 +178,25 @@ def _segments(text: str, latex: bool) -> list[tuple[int, int]]:
         out.append((start, match.start()))
         start = match.end()
     out.append((start, end))
-    return out
+    return [piece for a, b in out for piece in _separated(text, a, b)]
+
+
+_SEPARATOR = re.compile(r"(?<!\\)[;,]|\\q?quad\b")
+
+
+def _separated(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Several LaTeX equations on one line, `a_t = ..., \\quad h_t = ...`: cut at each `;`, `,`,
+    `\\quad` or `\\qquad` that an equation of its own (`v_t =`) follows."""
+    out = []
+    for match in _SEPARATOR.finditer(text, start, end):
+        if match.start() >= start and _EQUATION_START.match(_SPACING.sub("", text[match.end():end])):
+            out.append((start, match.start()))
+            start = match.end()
+    out.append((start, end))
+    return [(a, b) for a, b in out if _SPACING.sub("", text[a:b]).strip()]
+
+
+_SPACING = re.compile(r"^(?:\s|[,;]|\\[,;:! ]|\\q?quad\b)*")
 
 
 def tokenize(line: EquationLine, start: int, end: int, latex: bool, input_name: str) -> list[Token]:
@@ -387,6 +410,14 @@ class _Tokenizer:
     # -- names ----------------------------------------------------------------------------
     def _identifier(self):
         text, start = self.text, self.pos
+        greek = _GREEK_LETTERS.get(text[start])
+        if greek:  # `α_t` is alpha_t, as `\alpha_t` is; in plain text `α2` is alpha2
+            self.pos = start + 1
+            if not self.latex:
+                more = re.compile(r"[A-Za-z0-9]*").match(text, self.pos, self.end)
+                greek, self.pos = greek + more.group(0), more.end()
+            self._subscripts(greek, start)
+            return
         pos = start
         while pos < self.end and (text[pos].isalnum() and text[pos].isascii() or _is_accent(text[pos])):
             pos += 1
@@ -470,6 +501,15 @@ class _Tokenizer:
                 self.fail(f"subscript '{part}' is not a plain name", p0, p1,
                           "subscripts are letters and digits, e.g. W_{xf}")
         name = "_".join([base, *(p for p, _, _ in parts)])
+        argument = _TIME_ARGUMENT.match(text, self.pos, self.end)
+        if time is None and argument and name not in nodes.FUNCTIONS and name not in nodes.ALIASES:
+            # `h(t)`, `h(t-1)`, `h(t{-}1)`: the time written as an argument
+            index = re.sub(r"[\s{}()]", "", argument.group(0))
+            time, time_span = _time_index(index), (argument.start(), argument.end())
+            self.pos = argument.end()
+            if time not in (TIME_NOW, TIME_PREV):
+                self.fail(f"time index {_show_index(time)} is not supported", *time_span,
+                          "a step reads t (now) and t-1 (the previous step) only")
         if name == self.input_name and time == TIME_PREV:
             raise not_yet("input_prev", self.line.span(start, self.pos))
         self.tokens.append(Token("name", name, start, self.pos, time, time_span))
@@ -576,10 +616,8 @@ class _Parser:
         latex = is_latex((self.line,)) or any(t.kind == "op" and t.value == "." for t in self.tokens)
         if tok.kind == "op" and tok.value in ",;.=":
             another = tok.value == "=" or _EQUATION_START.match(rest)
-            if latex and another:
-                raise not_yet("separators", self._span(tok))
             if latex and tok.value in ",." and self.tokens[self.i + 1].kind == "end":
-                raise not_yet("trailing_punctuation", self._span(tok))
+                return  # `h_t = ... ,` as a paper ends an equation: the punctuation is not math
             if tok.value == "=":
                 self.fail("a second '=' in one equation", tok, "write one equation per line")
             self.fail(f"unexpected '{tok.value}'", tok, "write one equation per line" if another else
@@ -770,9 +808,6 @@ class _Parser:
             if tok.value == "I" and tok.time is None and "I" in NOT_YET:
                 raise not_yet("I", self._span(tok))
             if self.is_op("(") and tok.time is None:
-                argument = _TIME_ARGUMENT.match(self.line.text, tok.end, self.line.text.find(")", tok.end) + 1)
-                if argument and "time_argument" in NOT_YET:
-                    raise not_yet("time_argument", self.line.span(tok.start, argument.end()))
                 if tok.value in FUNCTIONS_NOT_YET:
                     raise not_yet(tok.value, self._span(tok))
                 if tok.value in nodes.FUNCTIONS or tok.value in nodes.ALIASES:

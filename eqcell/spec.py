@@ -404,7 +404,7 @@ def check_identifier(name: str, span: Span, what: str) -> None:
                         "use letters, digits and underscores, not starting with a digit")
     if not name.isascii():
         raise SpecError(f"{what} {name!r} is not ASCII", span, _ascii_hint(name))
-    if keyword.iskeyword(name):
+    if keyword.iskeyword(name) and name != "lambda":  # \lambda, as papers write it: renamed in code
         raise SpecError(f"{what} {name!r} is a Python keyword", span,
                         f"Python reserves it; choose another name, e.g. {name}1")
     if name.startswith("__") and name.endswith("__"):

@@ -31,8 +31,6 @@ OTHER_GAPS = {
     "sizes_scalar": "sizes: {i: 1}\nequations: |\n  i_t = sigmoid(W_i x_t)\n  h_t = tanh(W x_t + U h_{t-1}) * i_t\n",
     "latex_continuation": "equations: |\n  h_t &= \\tanh(W x_t\n         + U h_{t-1})\n",
     "latex_break_spacing": "equations: |\n  a_t &= \\sigma(W x_t) \\\\[6pt]\n  h_t &= \\tanh(a_t + U h_{t-1})\n",
-    "unicode_greek": "equations: |\n  h_t = tanh(W x_t + U h_{t-1}) * α\n",
-    "latex_lambda": "equations: |\n  h_t &= \\tanh(W x_t + U h_{t-1}) \\odot \\lambda\n",
     "nested_accent": "equations: |\n  \\tilde{\\mathbf{h}}_t &= \\tanh(W x_t + U h_{t-1}) \\\\\n  h_t &= \\tilde{h}_t\n",
     "variable_before_bracket": "equations: |\n  a_t &= \\sigma(W x_t) \\\\\n  h_t &= a_t(U h_{t-1} + 1)\n",
 }

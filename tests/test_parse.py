@@ -126,8 +126,7 @@ def test_prime_superscript_is_not_a_power():
     ("h_t = diag(a) h_{t-1}", "diag"), ("h_t = I h_{t-1}", "I"), ("h_t = k_t^T q_t", "transpose"),
     (r"h_t &= k_t^{\top} q_t", "transpose"), (r"h_t &= \|a\|", "norm"),
     (r"h_t &= \operatorname{diag}(a)", "diag"), (r"h_t &= \mathbf{I} h_{t-1}", "I"),
-    ("h_t = tanh(h(t-1))", "time_argument"), ("h_t = U x_{t-1}", "input_prev"),
-    (r"a_t &= x_t, \quad h_t = a_t", "separators"), (r"h_t &= x_t.", "trailing_punctuation"),
+    ("h_t = U x_{t-1}", "input_prev"),
 ])
 def test_format_2_constructs_say_not_supported_yet(line, key):
     with pytest.raises(SpecError) as raised:
@@ -318,3 +317,25 @@ def test_superscript_labels_join_the_name(text, name):
 
 def test_a_superscript_holding_a_variable_is_a_power():
     assert parse("a_t = sigmoid(x_t)\nh_t = c^{a_t}")[1].expr == POW(S("c"), S("a"))
+
+
+@pytest.mark.parametrize("text", [
+    "h(t) = tanh(W x(t) + U h(t-1))", r"h(t) &= \tanh(W x(t) + U h(t{-}1))", r"h_t &= \tanh(W x_t + U h_{t-1}),",
+    r"h_t &= \tanh(W x_t + U h_{t-1}).",
+])
+def test_pasted_forms_of_one_equation(text):
+    assert parse(text)[0].expr == nodes.call("tanh", nodes.add(nodes.matmul(S("W"), S("x")),
+                                                               nodes.matmul(S("U"), nodes.prev("h"))))
+
+
+@pytest.mark.parametrize("line", [r"a_t &= \sigma(x_t), \quad h_t &= a_t", r"a_t &= \sigma(x_t); h_t &= a_t",
+                                  r"a_t &= \sigma(x_t) \qquad h_t &= a_t.", r"a_t &= \sigma(x_t),\; h_t &= a_t,"])
+def test_several_latex_equations_on_one_line(line):
+    assert [eq.target for eq in parse(line)] == ["a", "h"]
+
+
+def test_greek_letters_are_names():
+    eqs = parse("α_t = sigmoid(x_t)\nh_t = α_t * h_{t-1} + λ * β2")
+    assert [eq.target for eq in eqs] == ["alpha", "h"]
+    assert {r.name for r in eqs[1].refs} == {"alpha", "h", "lambda", "beta2"}
+    assert parse(r"h_t &= \lambda \odot x_t")[0].expr == nodes.mul(S("lambda"), S("x"))

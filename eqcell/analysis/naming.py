@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import builtins
+import keyword
 from collections.abc import Iterable, Mapping
 
 from .. import nodes
@@ -64,7 +65,7 @@ def choose_names(structure: Structure, weights, locals_: Iterable[str], sizes: I
                  activation_args: Iterable[str], cell: str, layer: str, module: ModuleNames) -> Names:
     """`weights`: (own name, kind, constructor prefix) of every weight, in build order; `locals_`:
     the generated locals' symbol names (`nodes.local`), in the order they are computed."""
-    python = set(dir(builtins))
+    python = set(dir(builtins)) | set(keyword.kwlist)  # `lambda` (\lambda in a paper) is a spec name
     step = _Namespace(module.names | python)
     local = {structure.input: "inputs"}
     for v in structure.variables:
@@ -75,7 +76,7 @@ def choose_names(structure: Structure, weights, locals_: Iterable[str], sizes: I
         hint = nodes.local_hint(name)
         local[name] = step.claim(hint.replace(nodes.PREV_MARK, "_tm1") if hint else name)
 
-    members = _Members(INHERITED_ATTRIBUTES | module.attributes, module.names | python)
+    members = _Members(INHERITED_ATTRIBUTES | module.attributes | set(keyword.kwlist), module.names | python)
     attribute, argument = {}, {}
     for own, kind, prefix in weights:  # fused weights first: they keep Keras's names
         if kind != "vector":

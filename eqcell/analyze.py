@@ -20,8 +20,8 @@ from .analysis.roles import classify
 from .analysis.shapes import infer_shapes
 from .analysis.structure import Structure, find_structure
 from .errors import SpecError, did_you_mean
-from .ir import (ActivationArg, CellIR, Dim, LinearState, Operand, Param, Product, RecurrentDropout, State,
-                 Statement, Weight)
+from .ir import (ActivationArg, CellIR, Constant, Dim, LinearState, Operand, Param, Product, RecurrentDropout,
+                 State, Statement, Weight)
 from .parse import parse_equations
 from .spec import Spec
 
@@ -54,7 +54,8 @@ def analyze(spec: Spec, module: ModuleNames) -> CellIR:
         uses_layer_norm=any(nodes.function_name(n) == "layer_norm" for _, n in structure.nodes()),
         square_input=shapes.square_input, scan=linear_states(recurrence, states), scan_reason=recurrence.reason,
         projected=lowered.projected, has_bias=any(w.optional for w in lowered.weights),
-        recurrent_dropout=dropout))
+        recurrent_dropout=dropout,
+        constants=tuple(Constant(key.value, key.value, value.value) for key, value in spec.constants)))
 
 
 def _layer_name(spec: Spec) -> str:
@@ -106,6 +107,8 @@ def _digest(spec: Spec, lowered: Lowered) -> str:
         "initial_state": [[k.value, v.value] for k, v in spec.initial_state],
         "sizes": [[k.value, v.value] for k, v in spec.sizes],
     }
+    if spec.constants:  # only when present: a spec without them keeps the hash it had
+        content["constants"] = [[k.value, v.value] for k, v in spec.constants]
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -117,6 +120,7 @@ class _Renamed:
         self.symbols = {sympy.Symbol(k): sympy.Symbol(v) for k, v in names.local.items()}
         self.symbols.update({sympy.Symbol(k): nodes.Attribute(v) for k, v in names.attribute.items()
                              if nodes.local_hint(k) is None})
+        self.symbols.update({sympy.Symbol(k): nodes.Attribute(v) for k, v in names.constant.items()})
         self.sizes = dict(names.size)
 
     def expr(self, e: sympy.Expr) -> sympy.Expr:
@@ -163,4 +167,5 @@ class _Renamed:
             activations=tuple(a._replace(arg=n.activation[a.arg]) for a in ir.activations),
             sizes=tuple(n.size[s] for s in ir.sizes), projected=tuple(local[p] for p in ir.projected),
             recurrent_dropout=None if dropout is None else RecurrentDropout(local[dropout.prev],
-                                                                            local[dropout.masked]))
+                                                                            local[dropout.masked]),
+            constants=tuple(c._replace(arg=n.constant[c.name]) for c in ir.constants))

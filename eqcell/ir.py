@@ -129,6 +129,14 @@ class LinearState(NamedTuple):
     drive: sympy.Expr            # b_t
 
 
+class Constant(NamedTuple):
+    """A fixed number the equations name (`constants:`): a constructor argument, never a weight."""
+
+    name: str                    # "beta", as the spec writes it
+    arg: str                     # "beta": the constructor argument and attribute
+    default: float | int
+
+
 class RecurrentDropout(NamedTuple):
     """Recurrent dropout masks the output state's t-1 value where the step multiplies it."""
 
@@ -160,3 +168,4 @@ class CellIR(NamedTuple):
     projected: tuple[str, ...]             # input-only values the recurrent step reads, in order
     has_bias: bool                         # a `use_bias` argument applies
     recurrent_dropout: RecurrentDropout | None
+    constants: tuple[Constant, ...] = ()

@@ -112,8 +112,9 @@ def parse_equations(spec: Spec) -> tuple[Equation, ...]:
     lines = [(line, tokenize(line, start, end, latex, spec.input.value))
              for line in spec.equations for start, end in _segments(line.text, latex)
              if line.text[start:end].strip()]
-    # what each equation defines: a superscript naming one of them is a power, not a label
+    # what each equation defines, and the constants: a superscript naming one is a power, not a label
     variables = frozenset(tokens[0].value for _, tokens in lines if tokens and tokens[0].kind == "name")
+    variables |= {key.value for key, _ in spec.constants}
     for line, tokens in lines:
         eq = _Parser(line, tokens, counter, variables).equation()
         if eq.target in first_def:

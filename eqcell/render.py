@@ -57,6 +57,7 @@ class Context(NamedTuple):
     doc_lines: tuple[str, ...]
     args: tuple[Arg, ...]
     activations: tuple[tuple[str, str], ...]        # (arg, default)
+    constants: tuple[str, ...]                      # constructor arguments holding the spec's constants
     weight_args: tuple[str, ...]                    # "kernel", "recurrent", "bias", ...
     sizes: tuple[str, ...]
     has_bias: bool
@@ -180,6 +181,9 @@ def build_context(ir: CellIR, dialect: Dialect) -> Context:
     for a in ir.activations:
         args.append(Arg(a.arg, f'"{a.default}"', f"Activation function replacing `{a.function}` in the equations "
                                                   f"(default: `{a.default}`)."))
+    for k in ir.constants:
+        args.append(Arg(k.arg, repr(k.default), f"Number, the constant `{k.name}` of the equations "
+                                                f"(default: {k.default!r})."))
     if ir.has_bias:
         args.append(Arg("use_bias", "True", "Boolean, whether the fused `bias` weight is used."))
     for kind in ("initializer", "regularizer", "constraint"):
@@ -203,6 +207,7 @@ def build_context(ir: CellIR, dialect: Dialect) -> Context:
         doc_lines=tuple(_docstring_safe(line) for line in _doc_lines(ir)),
         args=tuple(args),
         activations=tuple((a.arg, a.default) for a in ir.activations),
+        constants=tuple(k.arg for k in ir.constants),
         weight_args=tuple(w.arg for w in ir.weights),
         sizes=ir.sizes, has_bias=ir.has_bias,
         state_size=state_sizes[0] if single else "[" + ", ".join(state_sizes) + "]",

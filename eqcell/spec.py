@@ -19,8 +19,8 @@ from .errors import NOT_YET, Span, SpecError, describe_char, did_you_mean, not_y
 MAX_BYTES = 1 << 20
 FORMAT_VERSIONS = (1, 2)  # 2 is current; 1 is still read and means the same
 KEYS = ("eqcell", "name", "layer", "description", "input", "output", "states", "equations",
-        "activations", "initializers", "layout", "initial_state", "sizes")
-KEYS_NOT_YET = ("heads", "constants", "vectors")  # keys of format 2 this version does not read yet
+        "activations", "initializers", "layout", "initial_state", "sizes", "constants")
+KEYS_NOT_YET = ("heads", "vectors")  # keys of format 2 this version does not read yet
 # What YAML's reader refuses (and what a double-quoted escape can still smuggle into a value):
 # control characters other than tab and line ends, surrogates and the noncharacters U+FFFE/U+FFFF.
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
@@ -98,6 +98,7 @@ class Spec(NamedTuple):
     initial_state: tuple[tuple[Located, Located], ...]
     sizes: tuple[tuple[Located, Located], ...]
     text: str
+    constants: tuple[tuple[Located, Located], ...] = ()   # name -> its default, a number
 
 
 class _Loader(yaml.SafeLoader):
@@ -383,6 +384,16 @@ def _build(file: str, text: str) -> Spec:
                           for key, value in name_map("initial_state", "an `initial_state` key", "an initial state",
                                                      value_is_name=False))
     sizes = name_map("sizes", "a `sizes` key", "a size name")
+    constants = []
+    for key, value in name_map("constants", "a `constants` key", "a constant", value_is_name=False):
+        check_identifier(key.value, key.span, "constant")
+        number = value.value
+        if isinstance(number, str) and _FLOAT.fullmatch(number.strip()):  # YAML 1.1 reads 1e-3 as text
+            number = float(number)
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+            raise SpecError(f"constant {key.value!r} must be a number, got {value.value!r}", value.span,
+                            f"a constant is a fixed number, e.g. {key.value}: 0.5")
+        constants.append((key, Located(number, value.span)))
 
     layout = []
     if "layout" in fields:
@@ -394,7 +405,7 @@ def _build(file: str, text: str) -> Spec:
 
     return Spec(file, version, name, layer, description, input_, output, states, equations,
                 span_of(eq_node.start_mark), tuple(activations), initializers, tuple(layout),
-                initial_state, sizes, text)
+                initial_state, sizes, text, tuple(constants))
 
 
 def check_identifier(name: str, span: Span, what: str) -> None:

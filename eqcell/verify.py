@@ -186,6 +186,7 @@ class Interpreter:
         chosen = {a.arg: a.default for a in ir.activations}
         chosen.update(activations or {})
         self.functions = dict(SPEC_FUNCTIONS[target])
+        self.constants = {k.name: k.default for k in ir.constants}  # the generated cell's defaults
         for a in ir.activations:
             self.functions[a.function] = activation_function(chosen[a.arg], target)
 
@@ -209,6 +210,8 @@ class Interpreter:
                     return values[name]
                 if name in params:
                     return params[name]
+                if name in self.constants:
+                    return float(self.constants[name])
                 raise VerifyError(f"the equations read {name!r}, which is neither a variable, the input "
                                   f"nor a parameter of the IR")
             if isinstance(e, nodes.MatVec):

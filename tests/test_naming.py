@@ -219,3 +219,23 @@ def test_layer_norm_weights_never_merge_with_a_written_parameter():
     ir = eqcell.analyze("name: T\nequations: |\n  h_t = layer_norm(W x_t + U h_{t-1}) * ln1_gain\n")
     roles = {p.name: p.role for p in ir.params}
     assert roles == {"W": "matrix", "U": "matrix", "ln1_gain_": "gain", "ln1_bias": "vector", "ln1_gain": "vector"}
+
+
+def test_a_constant_computes_what_its_value_written_out_computes():
+    """`constants: {beta: b}` with the constructor's beta = v equals the same cell with v written in."""
+    keras_ = pytest.importorskip("keras")
+    named = ("name: J\nconstants: {beta: 1.0}\nequations: |\n"
+             "  h_t = sigmoid(W x_t + U h_{t-1}) * h_{t-1} + (1 - sigmoid(V x_t - beta)) * tanh(R x_t)\n")
+    written = named.replace("constants: {beta: 1.0}\n", "").replace("- beta", "- 2.5")
+    rng = np.random.default_rng(5)
+    weights = {k: rng.standard_normal(shape) for k, shape in
+               {"W": (3, 4), "U": (3, 3), "V": (3, 4), "R": (3, 4)}.items()}
+    x = rng.standard_normal((2, 5, 4)).astype("float32")
+    outs = []
+    for text, kwargs in ((named, {"beta": 2.5}), (written, {})):
+        layer = eqcell.load_layer(text)(3, return_sequences=True, **kwargs)
+        layer.build((None, 5, 4))
+        layer.cell.set_symbol_weights(weights)
+        outs.append(np.asarray(layer(x)))
+        assert layer.get_config().get("beta", 2.5) == 2.5
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-6, atol=1e-6)

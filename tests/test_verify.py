@@ -328,6 +328,13 @@ equations: |
   h_t = a_t * h_{t-1} + sqrt(1 - a_t * a_t + 0.01) * tanh(W_h x_t)
   y_t = gelu(h_t) - 0.5 * silu(h_t) + elu(h_t) * softsign(h_t) + hard_sigmoid(h_t) * log(1 + exp(h_t))
 """,
+    "janet_constant": """name: JANETCell
+constants: {beta: 1.0}
+equations: |
+  s_t = W_f x_t + U_f h_{t-1} + b_f
+  htilde_t = tanh(W_c x_t + U_c h_{t-1} + b_c)
+  h_t = sigmoid(s_t) * h_{t-1} + (1 - sigmoid(s_t - beta)) * htilde_t
+""",
     "format_2_elementwise": r"""name: Format2Cell
 equations: |
   a_t &= \sigma(W_a x_t + U^{(a)} h_{t-1}) \\

@@ -264,7 +264,7 @@ class _InputOnly:
     and otherwise only parameters. A value of parameters alone is not: it has no time axis."""
 
     def __init__(self, structure: Structure, fusion: Fusion, slots, rewrite, expressions):
-        self.params = frozenset(sympy.Symbol(p) for p in structure.params)
+        self.params = frozenset(sympy.Symbol(p) for p in structure.params + structure.constants)
         self.known = {sympy.Symbol(structure.input)}
         operands = {gi: [rewrite(fusion.weights[w].operand) for w in group]
                     for gi, group in enumerate(fusion.groups)}

@@ -45,6 +45,7 @@ class Names(NamedTuple):
     argument: Mapping[str, str]    # weight's own name -> its constructor arguments' prefix
     size: Mapping[str, str]        # named size -> constructor argument and attribute
     activation: Mapping[str, str]  # activation argument as written -> constructor argument and attribute
+    constant: Mapping[str, str]    # constant as written -> constructor argument and attribute
     cell: str
     layer: str
 
@@ -84,6 +85,7 @@ def choose_names(structure: Structure, weights, locals_: Iterable[str], sizes: I
             argument[own] = members.claim(prefix, WEIGHT_ARGUMENT_SUFFIXES, argument=True, bare=False)
     size = {s: members.claim(s, (), argument=True) for s in sizes}
     activation = {a: members.claim(a, (), argument=True) for a in activation_args}
+    constant = {c: members.claim(c, (), argument=True) for c in structure.constants}
     for own, kind, _ in weights:  # a parameter stored as its own weight: w, w_initializer, ...
         if kind == "vector":
             attribute[own] = argument[own] = members.claim(own, WEIGHT_ARGUMENT_SUFFIXES, argument=False)
@@ -91,7 +93,7 @@ def choose_names(structure: Structure, weights, locals_: Iterable[str], sizes: I
     module_globals = _Namespace(module.names | python)
     cell_class = module_globals.claim(cell)
     return Names(frozen(local), frozen(attribute), frozen(argument), frozen(size), frozen(activation),
-                 cell_class, module_globals.claim(layer))
+                 frozen(constant), cell_class, module_globals.claim(layer))
 
 
 class _Members:

@@ -35,7 +35,7 @@ def find_recurrence(structure: Structure, lowered: Lowered) -> Recurrence:
                     return Recurrence(None, f"a matrix product in the step reads {_readable(late, structure)}: "
                                             "sequential")
     input_only = (set(hoisted) | {s for p in products for s in p.slots} | {structure.input}
-                  | set(structure.params) | {p.partial for p in products if p.partial})
+                  | set(structure.params) | set(structure.constants) | {p.partial for p in products if p.partial})
     out = []
     for state in structure.states:
         expr = _inline(expressions[state], expressions, hoisted)

@@ -110,8 +110,8 @@ class _Sizes:
 
     def visit(self, expr, eq) -> str | None:
         structure = self.structure
-        if expr.is_Number:
-            return None
+        if expr.is_Number or (expr.is_Symbol and expr.name in structure.constants):
+            return None  # a number or a constant broadcasts
         if expr.is_Symbol:
             previous = nodes.prev_of(expr)
             if previous is not None:

@@ -24,6 +24,7 @@ class Structure(NamedTuple):
     states: tuple[str, ...]                    # state-list order: the output first
     params: tuple[str, ...]                    # in order of first appearance
     param_spans: Mapping[str, Span]            # where each parameter is first written
+    constants: tuple[str, ...]                 # names of fixed numbers (`constants:`), as listed
 
     def equation(self, name: str) -> Equation:
         return next(eq for eq in self.equations if eq.target == name)
@@ -38,19 +39,32 @@ class Structure(NamedTuple):
 def find_structure(spec: Spec, equations: tuple[Equation, ...]) -> Structure:
     input_name = spec.input.value
     variables = tuple(eq.target for eq in equations)
-    param_spans = _check_names(equations, input_name, set(variables))
+    constants = _check_constants(spec, equations, variables)
+    param_spans = _check_names(equations, input_name, set(variables), set(constants))
     output = _find_output(spec, variables)
     params: list[str] = []
     for eq in equations:
         for node in sympy.preorder_traversal(eq.expr):
             if (node.is_Symbol and node.name not in params and node.name != input_name
-                    and node.name not in variables and nodes.prev_of(node) is None):
+                    and node.name not in variables and node.name not in constants and nodes.prev_of(node) is None):
                 params.append(node.name)
     return Structure(input_name, equations, variables, _dependency_order(equations), output,
-                     _find_states(spec, equations, output), tuple(params), frozen(param_spans))
+                     _find_states(spec, equations, output), tuple(params), frozen(param_spans), constants)
 
 
-def _check_names(equations, input_name: str, variables: set[str]) -> dict[str, Span]:
+def _check_constants(spec: Spec, equations, variables) -> tuple[str, ...]:
+    read = {ref.name for eq in equations for ref in eq.refs}
+    for key, _ in spec.constants:
+        if key.value in variables or key.value == spec.input.value:
+            raise SpecError(f"`constants` names {key.value!r}, which is a variable", key.span,
+                            "a constant is a fixed number; give it a name of its own")
+        if key.value not in read:
+            raise SpecError(f"`constants` names {key.value!r}, which the equations never use", key.span,
+                            did_you_mean(key.value, read) or "write it in an equation, or remove it")
+    return tuple(key.value for key, _ in spec.constants)
+
+
+def _check_names(equations, input_name: str, variables: set[str], constants: set[str]) -> dict[str, Span]:
     spans: dict[str, Span] = {}
     for eq in equations:
         check_identifier(eq.target, eq.span, "variable")
@@ -60,11 +74,16 @@ def _check_names(equations, input_name: str, variables: set[str]) -> dict[str, S
     for eq in equations:
         for ref in eq.refs:
             if ref.time is None:
+                if ref.name in constants:
+                    continue
                 if ref.name in variables or ref.name == input_name:
                     raise SpecError(f"{ref.name!r} is a variable and needs a time index", ref.span,
                                     f"write {ref.name}_t or {ref.name}_{{t-1}}")
                 check_identifier(ref.name, ref.span, "parameter")
                 spans.setdefault(ref.name, ref.span)
+            elif ref.name in constants:
+                raise SpecError(f"{ref.name!r} is a constant: it has no time index", ref.span,
+                                f"write {ref.name} alone")
             elif ref.name != input_name and ref.name not in variables:
                 raise SpecError(f"variable {ref.name!r} is used but never defined", ref.span,
                                 did_you_mean(ref.name, variables) or

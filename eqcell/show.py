@@ -22,6 +22,9 @@ def describe(ir: CellIR, latex: bool = False, units: int = 32, input_dim: int = 
     for s in ir.states:
         lines.append(f"  {s.name}: size {s.size}, initial {s.initial}")
     lines.append(f"output: {ir.output} (size {ir.output_size})")
+    if ir.constants:
+        lines.append("constants (constructor arguments): " + ", ".join(
+            f"{k.name} = {k.default!r}" + (f" (argument {k.arg})" if k.arg != k.name else "") for k in ir.constants))
     lines.append("")
     lines.append("parameters (paper orientation):")
     for p in ir.params:

@@ -36,6 +36,11 @@ class Dim(NamedTuple):
             counts[name] = counts.get(name, 0) + coef
         return Dim(tuple((c, n) for n, c in counts.items() if c))
 
+    @classmethod
+    def of(cls, size: str) -> "Dim":
+        """One size as a Dim: "units" -> units, "1" (a scalar) -> the constant 1."""
+        return cls(((int(size), ""),)) if size.isdigit() else cls(((1, size),))
+
     def size(self, sizes: dict[str, int]) -> int:
         """The number of features, given a number for each size name."""
         return sum(coef * (sizes[name] if name else 1) for coef, name in self.terms)

@@ -171,7 +171,7 @@ def snake_case(name: str) -> str:
 
 
 def build_context(ir: CellIR, dialect: Dialect) -> Context:
-    scope = {"units": "self.units", "input_dim": "input_dim", **{s: f"self.{s}" for s in ir.sizes}}
+    scope = {"units": "self.units", "input_dim": "input_dim", "1": "1", **{s: f"self.{s}" for s in ir.sizes}}
     exposed = {a.function: a.arg for a in ir.activations}
     printer = CodePrinter(dialect, "self", exposed)
 
@@ -336,10 +336,13 @@ def _product_lines(ir: CellIR, step: Product, operands, target: str, start: str 
             how = str(len(step.slots))
         else:
             scope = {"units": f"{owner}.units", **{s: f"{owner}.{s}" for s in ir.sizes}}
-            cuts, acc = [], Dim(())
-            for w in step.widths[:-1]:
-                acc = acc.plus(w)
-                cuts.append(acc.code(scope))
+            if dialect.split_at_indices:
+                cuts, acc = [], Dim(())
+                for w in step.widths[:-1]:
+                    acc = acc.plus(w)
+                    cuts.append(acc.code(scope))
+            else:
+                cuts = [w.code(scope) for w in step.widths]
             how = "[" + ", ".join(cuts) + "]"
         lines.append(f"{', '.join(step.slots)} = {dialect.split.format(target, how)}")
     lines.append("")
@@ -363,7 +366,7 @@ def _projected_width(ir: CellIR) -> str:
     widths: dict[str, Dim] = {ir.input_local: Dim(((1, "input_dim"),))}
     for step in ir.steps:
         if isinstance(step, Statement):
-            widths[step.target] = Dim(((1, step.size),))
+            widths[step.target] = Dim.of(step.size)
         else:
             widths.update(zip(step.slots, step.widths))
             if step.partial:

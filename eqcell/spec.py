@@ -383,7 +383,17 @@ def _build(file: str, text: str) -> Spec:
     initial_state = tuple((key, _initial_value(value))
                           for key, value in name_map("initial_state", "an `initial_state` key", "an initial state",
                                                      value_is_name=False))
-    sizes = name_map("sizes", "a `sizes` key", "a size name")
+    sizes = []
+    for key, value in name_map("sizes", "a `sizes` key", "a size", value_is_name=False):
+        if value.value == 1 and not isinstance(value.value, bool):  # a scalar: one number per example
+            sizes.append((key, Located("1", value.span)))
+            continue
+        if not isinstance(value.value, str):
+            raise SpecError(f"size {value.value!r} is neither a name nor 1", value.span,
+                            "a size is a name (a constructor argument, e.g. proj_units) or 1 for a scalar")
+        check_identifier(value.value, value.span, "a size name")
+        sizes.append((key, value))
+    sizes = tuple(sizes)
     constants = []
     for key, value in name_map("constants", "a `constants` key", "a constant", value_is_name=False):
         check_identifier(key.value, key.span, "constant")

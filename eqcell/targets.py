@@ -18,6 +18,7 @@ class Dialect(NamedTuple):
     matmul: str                     # one step: (batch, features) @ (features, width)
     sequence_matmul: str            # the same for a whole sequence (batch, T, features)
     split: str                      # value, sections
+    split_at_indices: bool          # unequal sections as cut points (keras.ops.split), else sizes (tf.split)
     concat: str                     # a list of pieces, along the last axis
     full: Mapping[str, str]         # initial state kind -> code; {shape}, {dtype}, {value}, {weight}
     state_shape: str                # {batch}, {size}
@@ -39,7 +40,7 @@ KERAS = Dialect(
         "gelu": "ops.gelu({}, approximate=False)", "elu": "ops.elu({})", "logsigmoid": "ops.log_sigmoid({})",
         "max": "ops.maximum({}, {})", "min": "ops.minimum({}, {})"}),
     matmul="ops.matmul({}, {})", sequence_matmul="_matmul({}, {})",
-    split="ops.split({}, {}, axis=-1)", concat="ops.concatenate({}, axis=-1)",
+    split="ops.split({}, {}, axis=-1)", split_at_indices=True, concat="ops.concatenate({}, axis=-1)",
     full=MappingProxyType({"zeros": "ops.zeros({shape}, dtype={dtype})", "ones": "ops.ones({shape}, dtype={dtype})",
                            "learned": "ops.broadcast_to(ops.cast({weight}, {dtype}), {shape})",
                            "number": "ops.full({shape}, {value}, dtype={dtype})"}),
@@ -56,7 +57,7 @@ TF_KERAS = Dialect(
         "gelu": "tf.nn.gelu({}, approximate=False)", "elu": "tf.nn.elu({})",
         "logsigmoid": "tf.math.log_sigmoid({})", "max": "tf.maximum({}, {})", "min": "tf.minimum({}, {})"}),
     matmul="tf.matmul({}, {})", sequence_matmul="tf.matmul({}, {})",
-    split="tf.split({}, {}, axis=-1)", concat="tf.concat({}, axis=-1)",
+    split="tf.split({}, {}, axis=-1)", split_at_indices=False, concat="tf.concat({}, axis=-1)",
     full=MappingProxyType({"zeros": "tf.zeros({shape}, dtype={dtype})", "ones": "tf.ones({shape}, dtype={dtype})",
                            "learned": "tf.broadcast_to(tf.cast({weight}, {dtype}), {shape})",
                            "number": "tf.fill({shape}, tf.cast({value}, {dtype}))"}),

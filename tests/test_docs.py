@@ -28,7 +28,6 @@ def test_readme_links_the_spec_reference():
 # Parts of format 2 that this version refuses with an error of its own rather than errors.NOT_YET's
 # "not supported yet" (key -> a spec using it). docs/spec-format.md marks them not yet supported.
 OTHER_GAPS = {
-    "sizes_scalar": "sizes: {i: 1}\nequations: |\n  i_t = sigmoid(W_i x_t)\n  h_t = tanh(W x_t + U h_{t-1}) * i_t\n",
     "latex_continuation": "equations: |\n  h_t &= \\tanh(W x_t\n         + U h_{t-1})\n",
     "latex_break_spacing": "equations: |\n  a_t &= \\sigma(W x_t) \\\\[6pt]\n  h_t &= \\tanh(a_t + U h_{t-1})\n",
     "nested_accent": "equations: |\n  \\tilde{\\mathbf{h}}_t &= \\tanh(W x_t + U h_{t-1}) \\\\\n  h_t &= \\tilde{h}_t\n",

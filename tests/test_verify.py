@@ -335,6 +335,15 @@ equations: |
   htilde_t = tanh(W_c x_t + U_c h_{t-1} + b_c)
   h_t = sigmoid(s_t) * h_{t-1} + (1 - sigmoid(s_t - beta)) * htilde_t
 """,
+    "scalar_gates": """name: ScalarGateCell
+sizes: {i: 1, f: 1, beta: 1}
+equations: |
+  i_t = exp(W_i x_t + b_i) * beta
+  f_t = sigmoid(W_f x_t + b_f)
+  c_t = f_t * c_{t-1} + i_t * tanh(W_z x_t + R_z h_{t-1} + b_z)
+  n_t = f_t * n_{t-1} + i_t
+  h_t = sigmoid(W_o x_t + R_o h_{t-1} + b_o) * c_t / max(n_t, 1)
+""",
     "format_2_elementwise": r"""name: Format2Cell
 equations: |
   a_t &= \sigma(W_a x_t + U^{(a)} h_{t-1}) \\

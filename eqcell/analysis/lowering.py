@@ -170,7 +170,7 @@ def _initializer_overrides(spec: Spec, structure: Structure) -> dict[str, str]:
 
 
 def _dims(shapes: Shapes, names) -> list[Dim]:
-    return [Dim(((1, shapes.param[n][0]),)) for n in names]
+    return [Dim.of(shapes.param[n][0]) for n in names]
 
 
 def _columns(shapes: Shapes, names):
@@ -214,7 +214,7 @@ def _weights_and_params(spec, structure, roles, shapes, fusion: Fusion, override
         cols, width = _columns(shapes, f.members)
         col_dim = shapes.param[f.members[0]][1]
         default = "glorot_uniform" if f.name == "kernel" or f.operand == sympy.Symbol(structure.input) else "orthogonal"
-        weights.append(Weight(generated(f.name), weight_arg(f.name), "kernel", (Dim(((1, col_dim),)), width), f.members,
+        weights.append(Weight(generated(f.name), weight_arg(f.name), "kernel", (Dim.of(col_dim), width), f.members,
                               plain.doprint(f.operand), default, _init_slices(f.members, cols, overrides),
                               False, 0))
         for m, (a, b) in zip(f.members, cols):
@@ -246,14 +246,14 @@ def _weights_and_params(spec, structure, roles, shapes, fusion: Fusion, override
             continue
         role = roles.role[n]
         size = shapes.param[n][0]
-        weights.append(Weight(n, n, "vector", (Dim(((1, size),)),), (n,), "", "ones" if role == "gain" else "zeros",
+        weights.append(Weight(n, n, "vector", (Dim.of(size),), (n,), "", "ones" if role == "gain" else "zeros",
                               (), False, 0))
         params[n] = Param(n, "gain" if role == "gain" else "vector", shapes.param[n], n, None, Dim(()),
-                          Dim(((1, size),)), overrides.get(n))
+                          Dim.of(size), overrides.get(n))
     for s in structure.states:
         if initial[s] == "learned":
             name = f"initial_{s}"
-            weights.append(Weight(generated(name), name, "initial_state", (Dim(((1, shapes.variable[s]),)),), (s,), "",
+            weights.append(Weight(generated(name), name, "initial_state", (Dim.of(shapes.variable[s]),), (s,), "",
                                   "zeros", (), False, 0))
     return weights, [params[n] for n in structure.params]
 

@@ -17,7 +17,7 @@ from .frozen import frozen
 from .roles import Roles
 from .structure import Structure
 
-UNITS, INPUT_DIM = "units", "input_dim"
+UNITS, INPUT_DIM, SCALAR = "units", "input_dim", "1"
 
 
 class Shapes(NamedTuple):
@@ -51,10 +51,14 @@ class _Sizes:
         structure = self.structure
         named: dict[str, str] = {}
         for key, value in self.spec.sizes:
-            if key.value not in structure.variables:
+            if key.value not in structure.variables and not (value.value == SCALAR and key.value in structure.params):
                 raise SpecError(f"`sizes` names {key.value!r}, which is not a variable", key.span,
                                 did_you_mean(key.value, structure.variables) or
-                                "name a variable; it gets that size")
+                                "name a variable; it gets that size (a parameter may be given size 1: one "
+                                "learned number)")
+            if key.value in structure.params:  # `sizes: {beta: 1}`: one learned number
+                self.labels[self.find("p:" + key.value)] = SCALAR
+                continue
             if value.value in structure.variables or value.value in structure.params:
                 raise SpecError(f"size name {value.value!r} is also a variable or parameter", value.span,
                                 "a size is a constructor argument; give it a name of its own, e.g. "
@@ -68,7 +72,7 @@ class _Sizes:
         for eq in structure.equations:
             cls = self.visit(eq.expr, eq)
             if cls is not None:
-                self.union("v:" + eq.target, cls, eq)
+                self.union("v:" + eq.target, cls, eq, broadcast=False)
         square = [False]
         variable = {v: self.resolve("v:" + v, square) for v in structure.variables}
         param: dict[str, tuple[str, ...]] = {}
@@ -79,15 +83,24 @@ class _Sizes:
                 param[name] = (self.resolve("m:" + name, square), col)
             else:
                 param[name] = (self.resolve("p:" + name, square),)
-        sizes = tuple(dict.fromkeys(value.value for _, value in self.spec.sizes))
+        sizes = tuple(dict.fromkeys(value.value for _, value in self.spec.sizes if value.value != SCALAR))
         return Shapes(frozen(variable), frozen(param), square[0], sizes)
 
-    def union(self, a: str, b: str, eq) -> str:
+    def union(self, a: str, b: str, eq, broadcast: bool = True) -> str:
+        """The class of an element-wise combination of a and b (`broadcast`: a scalar, size 1,
+        broadcasts against anything), or of a variable and its definition (`broadcast=False`)."""
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return ra
         la, lb = self.labels.get(ra), self.labels.get(rb)
+        if broadcast and (la == SCALAR) != (lb == SCALAR):
+            return rb if la == SCALAR else ra
         if la and lb and la != lb:
+            if not broadcast and SCALAR in (la, lb):
+                raise SpecError(f"{eq.target}_t is a scalar (size 1) but its definition has size "
+                                f"{lb if la == SCALAR else la}", eq.span,
+                                "a scalar holds one number per example: define it from scalars, or drop its "
+                                "size 1 in `sizes`")
             raise SpecError(f"element-wise combination of vectors of sizes {la} and {lb}",
                             self.caret(eq, ra, rb),
                             "element-wise operations need equal sizes; a matrix changes the size")
@@ -122,6 +135,9 @@ class _Sizes:
         if isinstance(expr, nodes.MatVec):
             matrix, operand = expr.args
             col = self.visit(operand, eq)
+            if col is not None and self.labels.get(col) == SCALAR:
+                raise SpecError(f"matrix {matrix.name!r} multiplies a scalar", structure.param_spans.get(matrix.name, eq.span),
+                                "a matrix maps a vector to a vector; multiply a scalar element-wise (*)")
             if col is None:
                 raise SpecError(f"matrix {matrix.name!r} multiplies a constant",
                                 structure.param_spans.get(matrix.name, eq.span),

@@ -682,6 +682,8 @@ class _Parser:
             return left
         if juxtaposed and (left_tok.kind == "number" or not left.free_symbols):  # `2 x`, `\frac{1}{2} S_t`
             return nodes.mul(left, self._chained(self.current, link + 1))
+        if juxtaposed and left_tok.kind == "name" and left_tok.time is not None and self.is_op("("):
+            return nodes.mul(left, self._chained(self.current, link + 1))  # `a_t(U h_{t-1} + 1)`: a_t times it
         if not (left_tok.kind == "name" and left_tok.time is None and isinstance(left, sympy.Symbol)):
             left_text = self.line.text[left_tok.start:self.tokens[self.i - 1].end]
             raise SpecError(f"'{left_text}' is not a parameter, so it cannot multiply what follows as a matrix",

@@ -31,7 +31,6 @@ OTHER_GAPS = {
     "latex_continuation": "equations: |\n  h_t &= \\tanh(W x_t\n         + U h_{t-1})\n",
     "latex_break_spacing": "equations: |\n  a_t &= \\sigma(W x_t) \\\\[6pt]\n  h_t &= \\tanh(a_t + U h_{t-1})\n",
     "nested_accent": "equations: |\n  \\tilde{\\mathbf{h}}_t &= \\tanh(W x_t + U h_{t-1}) \\\\\n  h_t &= \\tilde{h}_t\n",
-    "variable_before_bracket": "equations: |\n  a_t &= \\sigma(W x_t) \\\\\n  h_t &= a_t(U h_{t-1} + 1)\n",
 }
 
 

@@ -339,3 +339,9 @@ def test_greek_letters_are_names():
     assert [eq.target for eq in eqs] == ["alpha", "h"]
     assert {r.name for r in eqs[1].refs} == {"alpha", "h", "lambda", "beta2"}
     assert parse(r"h_t &= \lambda \odot x_t")[0].expr == nodes.mul(S("lambda"), S("x"))
+
+
+def test_a_time_indexed_variable_before_a_bracket_multiplies_it():
+    assert parse(r"h_t &= a_t(U h_{t-1} + 1)")[0].expr == nodes.mul(
+        S("a"), nodes.add(nodes.matmul(S("U"), nodes.prev("h")), sympy.Integer(1)))
+    assert parse("h_t = h_{t-1}(x_t - 1)")[0].expr == nodes.mul(nodes.prev("h"), nodes.add(S("x"), sympy.Integer(-1)))

@@ -175,7 +175,7 @@ def _segments(text: str, latex: bool) -> list[tuple[int, int]]:
     if re.fullmatch(r"\\(begin|end)\{[^}]*\}\s*|\$\$|\\\[|\\\]", stripped):
         return []
     out, start = [], 0
-    for match in re.finditer(r"\\\\", text[:end]):
+    for match in re.finditer(r"\\\\(?:\s*\[[^\]]*\])?", text[:end]):  # `\\` or `\\[6pt]`
         out.append((start, match.start()))
         start = match.end()
     out.append((start, end))
@@ -352,6 +352,9 @@ class _Tokenizer:
             inner_start, inner_end, close = self._group(after, start)
             inner = text[inner_start:inner_end].strip()
             if word in LATEX_ACCENTS:
+                font = re.fullmatch(r"\\(" + "|".join(LATEX_FONTS) + r")\s*\{\s*([A-Za-z]+)\s*\}", inner)
+                if font:  # `\tilde{\mathbf{h}}`: the font does not change the name
+                    inner = font.group(2)
                 if not inner.isalpha():
                     self.fail(f"'\\{word}' expects a letter", start, close,
                               f"write \\{word}{{h}}, with one letter or name in the braces")

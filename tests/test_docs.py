@@ -29,8 +29,6 @@ def test_readme_links_the_spec_reference():
 # "not supported yet" (key -> a spec using it). docs/spec-format.md marks them not yet supported.
 OTHER_GAPS = {
     "latex_continuation": "equations: |\n  h_t &= \\tanh(W x_t\n         + U h_{t-1})\n",
-    "latex_break_spacing": "equations: |\n  a_t &= \\sigma(W x_t) \\\\[6pt]\n  h_t &= \\tanh(a_t + U h_{t-1})\n",
-    "nested_accent": "equations: |\n  \\tilde{\\mathbf{h}}_t &= \\tanh(W x_t + U h_{t-1}) \\\\\n  h_t &= \\tilde{h}_t\n",
 }
 
 

@@ -345,3 +345,9 @@ def test_a_time_indexed_variable_before_a_bracket_multiplies_it():
     assert parse(r"h_t &= a_t(U h_{t-1} + 1)")[0].expr == nodes.mul(
         S("a"), nodes.add(nodes.matmul(S("U"), nodes.prev("h")), sympy.Integer(1)))
     assert parse("h_t = h_{t-1}(x_t - 1)")[0].expr == nodes.mul(nodes.prev("h"), nodes.add(S("x"), sympy.Integer(-1)))
+
+
+def test_line_break_spacing_and_accents_around_fonts():
+    eqs = parse("\\tilde{\\mathbf{h}}_t &= \\tanh(x_t) \\\\[6pt] h_t &= \\tilde{h}_t \\\\ [2mm]")
+    assert [eq.target for eq in eqs] == ["htilde", "h"]
+    assert eqs[1].expr == S("htilde")

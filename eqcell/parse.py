@@ -67,7 +67,6 @@ _SUPERSCRIPT_TO_ASCII = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789
 _NUMBER = re.compile(r"(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)", re.ASCII)
 _LATEX_PRIME = re.compile(r"\^\s*(?:\\prime|\{\s*((?:\\prime\s*)+)\})")
 _TRANSPOSE = re.compile(r"\^\s*(?:T(?![a-z])|⊤|\\top\b|\\intercal\b|\{\s*(?:T|⊤|\\top|\\intercal)\s*\})")
-_SUPERSCRIPT = re.compile(r"\^\s*(?:\{[^{}]*\}|\\[A-Za-z]+|-?[0-9.]+|\w|\(.*?\))?")
 _TIME_ARGUMENT = re.compile(r"\s*\(\s*t\s*(?:(?:[-+−]|\{\s*[-+−]\s*\})\s*[0-9]+\s*)?\)")
 _EQUATION_START = re.compile(r"\s*(?:\\[A-Za-z]+\s*\{?\s*)?[A-Za-z][A-Za-z0-9]*\}?\s*(?:_\{?\s*t\s*\}?)\s*&?=")
 _TIME = re.compile(r"^t(?:\s*([-+−])\s*(\d+))?$|^t([mp])(\d+)$")

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import ROOT, SHIPPED
+from helpers import PAPER_CELLS
 from eqcell import analyze
 from eqcell.cli import cli
 from eqcell.verify import (ACTIVATIONS, SPEC_FUNCTIONS, Interpreter, fused_weights, random_params,
@@ -298,21 +299,8 @@ equations: |
   q_t = tanh(V q_{t-1} + LN(G x_t) + c)
   s_t = s_{t-1} + W x_t + LN(q_t)
 """,
-    "peephole_lstm": """name: PeepholeLSTMCell
-equations: |
-  i_t = sigmoid(W_i x_t + U_i h_{t-1} + p_i * c_{t-1} + b_i)
-  f_t = sigmoid(W_f x_t + U_f h_{t-1} + p_f * c_{t-1} + b_f)
-  c_t = f_t * c_{t-1} + i_t * tanh(W_c x_t + U_c h_{t-1} + b_c)
-  o_t = sigmoid(W_o x_t + U_o h_{t-1} + p_o * c_t + b_o)
-  h_t = o_t * tanh(c_t)
-""",
-    "sru_square_input": """name: SRUCell
-equations: |
-  f_t = sigmoid(W_f x_t + v_f * c_{t-1} + b_f)
-  r_t = sigmoid(W_r x_t + v_r * c_{t-1} + b_r)
-  c_t = f_t * c_{t-1} + (1 - f_t) * (W x_t)
-  h_t = r_t * c_t + (1 - r_t) * x_t
-""",
+    "peephole_lstm": PAPER_CELLS["peephole_lstm"],
+    "sru_square_input": PAPER_CELLS["sru"],
     "mgu_latex": r"""name: MGUCell
 equations: |
   f_t &= \sigma(W_f x_t + U_f h_{t-1} + b_f) \\

@@ -13,7 +13,7 @@ import sympy
 
 from . import nodes
 from .analysis.fusion import fuse
-from .analysis.lowering import Lowered, lower
+from .analysis.lowering import Lowered, lower, state_size
 from .analysis.naming import ModuleNames, Names, choose_names
 from .analysis.recurrence import find_recurrence, linear_states
 from .analysis.roles import classify
@@ -34,7 +34,7 @@ def analyze(spec: Spec, module: ModuleNames) -> CellIR:
     fusion = fuse(spec, structure, roles, shapes)
     initial = _initial_states(spec, structure)
     lowered = lower(spec, structure, roles, shapes, fusion, initial)
-    recurrence = find_recurrence(structure, lowered)
+    recurrence = find_recurrence(structure, lowered, frozenset(shapes.matrix))
     activations = _exposed_activations(spec, structure)
     dropout = (RecurrentDropout(nodes.prev(structure.output).name,
                                 nodes.local(f"{structure.output}{nodes.PREV_MARK}_dp").name)
@@ -42,8 +42,8 @@ def analyze(spec: Spec, module: ModuleNames) -> CellIR:
     generated = _generated_locals(lowered) + ([dropout.masked] if dropout else [])
     names = choose_names(structure, [(w.name, w.kind, w.arg) for w in lowered.weights], generated,
                          shapes.sizes, [a.arg for a in activations], spec.name.value, _layer_name(spec), module)
-    states = tuple(State(s, names.local[s], names.local[nodes.prev(s).name], shapes.variable[s], initial[s])
-                   for s in structure.states)
+    states = tuple(State(s, names.local[s], names.local[nodes.prev(s).name], state_size(shapes, s), initial[s],
+                         shapes.matrix.get(s)) for s in structure.states)
     return _Renamed(names).cell(CellIR(
         name=spec.name.value, layer=_layer_name(spec), description=spec.description.strip(),
         digest=_digest(spec, lowered), input=structure.input, input_local=structure.input,

@@ -26,7 +26,7 @@ class Dim(NamedTuple):
             return "0"
         parts = []
         for coef, name in self.terms:
-            name = scope.get(name, name)
+            name = " * ".join(scope.get(part, part) for part in name.split("*"))
             parts.append(str(coef) if not name else name if coef == 1 else f"{coef} * {name}")
         return " + ".join(parts)
 
@@ -43,15 +43,23 @@ class Dim(NamedTuple):
 
     def size(self, sizes: dict[str, int]) -> int:
         """The number of features, given a number for each size name."""
-        return sum(coef * (sizes[name] if name else 1) for coef, name in self.terms)
+        return sum(coef * _product(sizes, name) for coef, name in self.terms)
+
+
+def _product(sizes: dict[str, int], name: str) -> int:
+    out = 1
+    for part in name.split("*") if name else ():
+        out *= sizes[part] if not part.isdigit() else int(part)
+    return out
 
 
 class State(NamedTuple):
     name: str          # "c", as the spec writes it
     local: str         # "c", the local holding c_t in the generated step
     prev: str          # "c_tm1", the local holding c_{t-1}
-    size: str          # "units" or a named size
+    size: str          # "units" or a named size; a matrix state flattened: "units*key_units"
     initial: str       # "zeros", "ones", "learned" or a number as text
+    matrix: tuple[str, str] | None = None   # a matrix state's (rows, columns) inside the step
 
 
 class Param(NamedTuple):

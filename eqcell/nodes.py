@@ -32,6 +32,111 @@ class MatVec(sympy.Function):
     """`MatVec(W, v)`: parameter matrix W times vector v (printed `v @ W` in row-vector code)."""
 
     nargs = 2
+    precedence = 55
+
+
+class Times(sympy.Function):
+    """`Times(a, b)`: `a b` or `a @ b` where `a` is not a parameter (`C_t q_t`, `v_t k_t^T`,
+    `S_{t-1} (I - ...)`). What it computes (a matrix-vector or matrix-matrix product, a dot or
+    an outer product, a scaling by a scalar) depends on the shapes, which the shapes stage
+    infers and then writes as one of the explicit nodes below."""
+
+    nargs = 2
+    precedence = 55  # binds tighter than * and /, looser than ^ (sympy's StrPrinter brackets by it)
+
+
+class BracketTimes(Times):
+    """`a_t(...)`, as papers write a scaling: like `Times`, except that two vectors of one size
+    multiply element-wise (`a_t(U h_{t-1} + 1)`)."""
+
+
+class Transposed(sympy.Function):
+    """`a^T`: a row vector from a column vector, or a transposed matrix."""
+
+    nargs = 1
+
+
+class Diag(sympy.Function):
+    """`diag(a)`: the diagonal matrix of a vector; only ever multiplied (`diag(a) S`, `S diag(a)`)."""
+
+    nargs = 1
+
+
+class Eye(sympy.Function):
+    """`I`, the identity matrix, sized by where it stands. The shapes stage gives it its size:
+    `Eye(Symbol("#units"))` (see `size_symbol`)."""
+
+    nargs = (0, 1)
+
+
+class Norm(sympy.Function):
+    """`\\|a\\|`: the Euclidean norm of a vector, a scalar."""
+
+    nargs = 1
+
+
+# The explicit tensor operations `Times`, `Transposed`, `Diag` and broadcasting become once
+# shapes are known; values have a leading batch axis, matrices two trailing axes (rows, columns).
+class MatrixVector(sympy.Function):
+    """A (rows, cols) matrix value times a vector of cols: a vector of rows."""
+
+    nargs = 2
+
+
+class VectorMatrix(sympy.Function):
+    """A row vector of rows times a (rows, cols) matrix value: a vector of cols."""
+
+    nargs = 2
+
+
+class MatrixMatrix(sympy.Function):
+    nargs = 2
+
+
+class Outer(sympy.Function):
+    """`u v^T`: the (len u, len v) matrix."""
+
+    nargs = 2
+
+
+class DotProduct(sympy.Function):
+    """`u^T v`: a scalar (kept as one feature, so it broadcasts like every scalar)."""
+
+    nargs = 2
+
+
+class SwapAxes(sympy.Function):
+    """A matrix value transposed."""
+
+    nargs = 1
+
+
+class AsColumn(sympy.Function):
+    """A vector (or scalar) as a one-column matrix: scales the rows of the matrix it meets
+    (`diag(a) S`; a scalar times a matrix)."""
+
+    nargs = 1
+
+
+class AsRow(sympy.Function):
+    """A vector as a one-row matrix: scales the columns of the matrix it meets (`S diag(a)`)."""
+
+    nargs = 1
+
+
+TENSOR_NODES = (MatrixVector, VectorMatrix, MatrixMatrix, Outer, DotProduct, SwapAxes, AsColumn, AsRow, Eye, Norm)
+WRITTEN_TENSOR_NODES = (Times, Transposed, Diag, Eye, Norm)
+
+SIZE_MARK = "#"
+
+
+def size_symbol(size: str) -> Symbol:
+    """A size (`units`, a named size, `units/heads`) where an expression needs one (`Eye`)."""
+    return Symbol(SIZE_MARK + size)
+
+
+def size_of(symbol) -> str | None:
+    return symbol.name[len(SIZE_MARK):] if symbol.name.startswith(SIZE_MARK) else None
 
 
 PREV_MARK = "[t-1]"  # not an identifier character: a t-1 read can never be confused with a spec name
@@ -101,6 +206,7 @@ def function_name(expr) -> str | None:
     return None
 
 
-PARSER_NODES = (Symbol, Integer, Float, Rational, Add, Mul, Pow, MatVec, ElementwiseBase,
+PARSER_NODES = (Symbol, Integer, Float, Rational, Add, Mul, Pow, MatVec, ElementwiseBase, *WRITTEN_TENSOR_NODES,
+                *TENSOR_NODES,
                 sympy.core.numbers.NegativeOne, sympy.core.numbers.One, sympy.core.numbers.Zero,
                 sympy.core.numbers.Half)

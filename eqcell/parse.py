@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from collections.abc import Mapping
+
 import math
 import re
 import unicodedata
@@ -38,6 +40,7 @@ LATEX_FONTS = {"mathbf", "boldsymbol", "bm", "mathit", "mathrm", "mathsf", "math
 LATEX_FUNCTIONS = {"sigma": "sigmoid", "tanh": "tanh", "exp": "exp", "log": "log", "ln": "log",
                    "max": "max", "min": "min", "sqrt": "sqrt", "frac": "frac"}
 LATEX_BARS = {"lvert", "rvert", "vert"}  # `\lvert a \rvert` is |a|
+LATEX_NORM_BARS = {"|", "lVert", "rVert", "Vert"}  # `\|a\|` is the norm
 LATEX_BRACES = {"{": "(", "}": ")"}  # `\max\{a, b\}`: escaped braces are brackets
 LATEX_ELEMENTWISE = {"otimes", "odot", "circ"}
 LATEX_MATMUL = {"cdot"}
@@ -48,7 +51,7 @@ GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "
          "lambda", "mu", "nu", "xi", "pi", "rho", "tau", "upsilon", "phi", "chi", "psi", "omega",
          "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Phi", "Psi", "Omega", "varphi", "varepsilon"}
 UNICODE_OPS = {"⊙": "odot", "⊗": "odot", "∘": "odot", "·": "@", "⋅": "@", "−": "-", "×": "odot"}
-KNOWN_FUNCTIONS = tuple(nodes.FUNCTIONS) + tuple(nodes.ALIASES)
+KNOWN_FUNCTIONS = tuple(nodes.FUNCTIONS) + tuple(nodes.ALIASES) + ("diag",)
 # Functions of spec format 2 not implemented yet (errors.NOT_YET says so where they are called).
 FUNCTIONS_NOT_YET = tuple(f for f in ("max", "min", "logsigmoid", "diag") if f in NOT_YET)
 # LaTeX commands of spec format 2 not implemented yet -> their NOT_YET entry.
@@ -87,6 +90,7 @@ class Equation(NamedTuple):
     span: Span         # the target's position
     refs: tuple[Ref, ...]
     line: int
+    spans: Mapping[sympy.Expr, Span] = {}   # where each product, transpose, diag, I and norm is written
 
 
 class Token(NamedTuple):
@@ -238,6 +242,8 @@ class _Tokenizer:
                 self._superscript(self.pos)
             elif ch == "|":
                 self._emit("op", "|", self.pos, self.pos + 1)
+            elif ch == "‖":
+                self._emit("op", "‖", self.pos, self.pos + 1)
             elif ch in "+-*/@()=[],;":
                 self._emit("op", {"[": "(", "]": ")"}.get(ch, ch), self.pos, self.pos + 1)
             elif self.latex and ch in "{}":
@@ -301,11 +307,12 @@ class _Tokenizer:
         self.fail(f"unexpected character {describe_char(ch)}", pos, hint=hint)
 
     def _superscript(self, pos: int):
-        """`^` that is not a prime: a transpose (not read yet), else the operator `^`, whose right
+        """`^` that is not a prime: a transpose (`^T`, `^\\top`), else the operator `^`, whose right
         side the parser reads as a power or, holding names that are no variables, as a label."""
         transpose = _TRANSPOSE.match(self.text, pos, self.end)
         if transpose:
-            raise not_yet("transpose", self.line.span(pos, transpose.end()))
+            self._emit("op", "^T", pos, transpose.end())
+            return
         self._emit("op", "^", pos, pos + 1)
 
     def _count_operands(self):
@@ -343,6 +350,8 @@ class _Tokenizer:
             self._emit("op", LATEX_BRACES[word], start, after)
         elif word in LATEX_BARS:
             self._emit("op", "|", start, after)
+        elif word in LATEX_NORM_BARS:
+            self._emit("op", "‖", start, after)
         elif word in LATEX_ELEMENTWISE:
             self._emit("op", "odot", start, after)
         elif word in LATEX_MATMUL:
@@ -360,8 +369,8 @@ class _Tokenizer:
                 base = inner + LATEX_ACCENTS[word]
             else:
                 base = inner.replace(" ", "")
-                if base in nodes.FUNCTIONS or base in nodes.ALIASES:
-                    self._emit("func", nodes.ALIASES.get(base, base), start, close)
+                if base in nodes.FUNCTIONS or base in nodes.ALIASES or base.lower() == "diag":
+                    self._emit("func", "diag" if base.lower() == "diag" else nodes.ALIASES.get(base, base), start, close)
                     return
                 if base.lower() in FUNCTIONS_NOT_YET:
                     raise not_yet(base.lower(), self.line.span(start, close))
@@ -556,6 +565,7 @@ class _Parser:
         self.line, self.tokens, self.i, self.counter = line, tokens, 0, counter
         self.variables = variables
         self.refs: list[Ref] = []
+        self.spans: dict[sympy.Expr, Span] = {}
         self.open: list[Token] = []
         self.depth = 0     # levels open where the parser stands (MAX_DEPTH)
         self.deepest = 0   # the deepest level reached in the product being read
@@ -610,7 +620,7 @@ class _Parser:
         span = self.line.span(first.start, first.end)
         start = self.tokens[0].start
         return Equation(first.value, expr, self.line.text[start:self.tokens[-1].end].strip(),
-                        span, tuple(self.refs), self.line.line)
+                        span, tuple(self.refs), self.line.line, self.spans)
 
     def _after_expression(self):
         """The equation's expression is complete, but something follows it."""
@@ -682,20 +692,23 @@ class _Parser:
         juxtaposed = self._starts_primary(self.current)
         if not (explicit or juxtaposed):
             return left
-        if juxtaposed and (left_tok.kind == "number" or not left.free_symbols):  # `2 x`, `\frac{1}{2} S_t`
-            return nodes.mul(left, self._chained(self.current, link + 1))
+        if juxtaposed and (left_tok.kind == "number" or not (left.free_symbols or left.has(nodes.Eye))):
+            return nodes.mul(left, self._chained(self.current, link + 1))  # `2 x`, `\frac{1}{2} S_t`
         if juxtaposed and left_tok.kind == "name" and left_tok.time is not None and self.is_op("("):
-            return nodes.mul(left, self._chained(self.current, link + 1))  # `a_t(U h_{t-1} + 1)`: a_t times it
-        if not (left_tok.kind == "name" and left_tok.time is None and isinstance(left, sympy.Symbol)):
-            left_text = self.line.text[left_tok.start:self.tokens[self.i - 1].end]
-            raise SpecError(f"'{left_text}' is not a parameter, so it cannot multiply what follows as a matrix",
-                            self.line.span(left_tok.start, self.tokens[self.i - 1].end),
-                            "side by side and @ are matrix products, a parameter (a weight) on the left; "
-                            "use * or ⊙ to multiply element-wise")
+            right = self._chained(self.current, link + 1)  # `a_t(U h_{t-1} + 1)`, `S_{t-1} (I - ...)`
+            return self._spanned(nodes.BracketTimes(left, right), left_tok)
         if explicit:
             op = self.advance()
             self._operand_follows(op)
-        return nodes.matmul(left, self._chained(self.current, link + 1))
+        right = self._chained(self.current, link + 1)
+        if left_tok.kind == "name" and left_tok.time is None and type(left) is sympy.Symbol:
+            return nodes.matmul(left, right)  # a parameter: a weight matrix
+        return self._spanned(nodes.Times(left, right), left_tok)  # `C_t q_t`, `v_t k_t^T`: by shapes
+
+    def _spanned(self, node: sympy.Expr, first: Token) -> sympy.Expr:
+        """`node`, remembering where it is written (from `first` to the last token read)."""
+        self.spans.setdefault(node, self.line.span(first.start, self.tokens[self.i - 1].end))
+        return node
 
     def _chained(self, tok: Token, link: int) -> sympy.Expr:
         """The right factor of a product; from the second product in a row (`A B x_t`: `B x_t` is
@@ -721,6 +734,9 @@ class _Parser:
         if base_tok.kind == "name" and base_tok.time is None and self._label_follows():
             return self._labelled(base_tok)
         base = self.primary()
+        while self.is_op("^T"):  # `k_t^T`, `(a + b)^\top`
+            self.advance()
+            base = self._spanned(nodes.Transposed(base), base_tok)
         if not self.is_op("^"):
             return base
         op = self.advance()
@@ -808,13 +824,25 @@ class _Parser:
                 self.fail("unclosed '|'", opener, "close the absolute value with a second '|'")
             self.advance()
             return nodes.call("abs", inner)
+        if self.is_op("‖"):  # `\|a\|`: the Euclidean norm
+            opener = self.advance()
+            self._operand_follows(opener)
+            self._deeper(opener)
+            inner = self.sum()
+            self.depth -= 1
+            if not self.is_op("‖"):
+                self.fail("unclosed norm", opener, "close the norm with a second \\| (or \\rVert)")
+            self.advance()
+            return self._spanned(nodes.Norm(inner), opener)
         if tok.kind == "name":
             self.advance()
-            if tok.value == "I" and tok.time is None and "I" in NOT_YET:
-                raise not_yet("I", self._span(tok))
+            if tok.value == "I" and tok.time is None:  # the identity matrix
+                return self._spanned(nodes.Eye(), tok)
             if self.is_op("(") and tok.time is None:
                 if tok.value in FUNCTIONS_NOT_YET:
                     raise not_yet(tok.value, self._span(tok))
+                if tok.value == "diag":
+                    return self._spanned(nodes.Diag(self._bracketed(tok, call=True)), tok)
                 if tok.value in nodes.FUNCTIONS or tok.value in nodes.ALIASES:
                     return self._call(nodes.ALIASES.get(tok.value, tok.value), tok)
                 if not tok.value[0].isupper():
@@ -871,6 +899,8 @@ class _Parser:
         if not self.is_op("("):
             self.fail(f"function '{self._text(tok)}' needs its argument in brackets", tok,
                       f"write {self._text(tok)}(...)")
+        if name == "diag":
+            return self._spanned(nodes.Diag(self._bracketed(tok, call=True)), tok)
         if name == "layer_norm":
             gain, bias = self.counter.next()
             return nodes.call(name, self._bracketed(tok, call=True), gain, bias)

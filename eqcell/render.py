@@ -197,7 +197,7 @@ def build_context(ir: CellIR, dialect: Dialect) -> Context:
 
     project_lines, step_lines = _sections(ir, printer, dialect)
     scan_lines = _scan_lines(ir, CodePrinter(dialect, "cell", exposed), dialect) if dialect.scan else ()
-    state_sizes = [scope[s.size] for s in ir.states]
+    state_sizes = [Dim.of(s.size).code(scope) for s in ir.states]
     single = dialect.single_state_bare and len(state_sizes) == 1
     dropout = ir.recurrent_dropout
     return Context(
@@ -214,7 +214,7 @@ def build_context(ir: CellIR, dialect: Dialect) -> Context:
         output_size=scope[ir.output_size],
         square_input=ir.square_input,
         weights=tuple(_weight_code(w, scope, dialect) for w in ir.weights),
-        unpack_states=_unpack(ir, dialect),
+        unpack_states=_unpack(ir, dialect, scope),
         dropout_prev=dropout.prev if dropout else "", dropout_masked=dropout.masked if dropout else "",
         project_lines=project_lines,
         step_lines=step_lines,
@@ -230,7 +230,7 @@ def build_context(ir: CellIR, dialect: Dialect) -> Context:
         state_locals=tuple(s.local for s in ir.states),
         output_local=_output_local(ir),
         cell_name=snake_case(ir.name),
-        returns=_returns(ir, dialect),
+        returns=_returns(ir, dialect, scope),
         initial_states=tuple(_initial_state(s, ir.weights, scope, dialect) for s in ir.states),
         symbol_layout=_symbol_layout(ir, scope),
         uses_layer_norm=ir.uses_layer_norm,
@@ -262,17 +262,33 @@ def _scan_reads_cell(ir: CellIR) -> bool:
                    for e in exprs for n in sympy.preorder_traversal(e)))
 
 
-def _unpack(ir: CellIR, dialect: Dialect) -> str:
+def _unpack(ir: CellIR, dialect: Dialect, scope) -> str:
+    """`h_tm1, c_tm1 = states`, then each matrix state from its flat form to (batch, rows, columns)."""
     prevs = [s.prev for s in ir.states]
     comment = ", ".join(f"{s.name}_{{t-1}}" for s in ir.states)
     if len(prevs) == 1:
-        return f"{prevs[0]} = states[0] if {dialect.is_nested} else states  # {comment}"
-    return f"{', '.join(prevs)} = states  # {comment}"
+        line = f"{prevs[0]} = states[0] if {dialect.is_nested} else states  # {comment}"
+    else:
+        line = f"{', '.join(prevs)} = states  # {comment}"
+    lines = [line]
+    for s in ir.states:
+        if s.matrix:
+            rows, cols = (Dim.of(d).code(scope) for d in s.matrix)
+            shape = f"(-1, {rows}, {cols})" if dialect.target == "keras" else f"[-1, {rows}, {cols}]"
+            lines.append(f"{s.prev} = {dialect.reshape.format(s.prev, shape)}  # {s.name} is kept flattened")
+    return "\n        ".join(lines)
 
 
-def _returns(ir: CellIR, dialect: Dialect) -> str:
-    """`h, [h, c]`; a single state comes back in the structure it came in, as tf_keras's GRUCell does."""
-    names = [s.local for s in ir.states]
+def _returns(ir: CellIR, dialect: Dialect, scope) -> str:
+    """`h, [h, c]`; a single state comes back in the structure it came in, as tf_keras's GRUCell does.
+    A matrix state goes back flattened, row-major."""
+    names = []
+    for s in ir.states:
+        if s.matrix:
+            size = Dim.of(s.size).code(scope)
+            names.append(dialect.reshape.format(s.local, f"(-1, {size})" if dialect.target == "keras" else f"[-1, {size}]"))
+        else:
+            names.append(s.local)
     if dialect.single_state_bare and len(names) == 1:
         return f"{_output_local(ir)}, [{names[0]}] if {dialect.is_nested} else {names[0]}"
     return f"{_output_local(ir)}, [{', '.join(names)}]"
@@ -423,7 +439,7 @@ def _weight_code(w: Weight, scope, dialect: Dialect) -> WeightCode:
 
 def _initial_state(state, weights, scope, dialect: Dialect) -> str:
     weight = next((w.name for w in weights if w.kind == "initial_state" and w.members == (state.name,)), "")
-    shape = dialect.state_shape.format(size=scope[state.size])
+    shape = dialect.state_shape.format(size=Dim.of(state.size).code(scope))
     kind = state.initial if state.initial in ("zeros", "ones", "learned") else "number"
     return dialect.full[kind].format(shape=shape, dtype=dialect.state_dtype, value=state.initial,
                                      weight=f"self.{weight}" if weight else "")

@@ -26,6 +26,8 @@ class Dialect(NamedTuple):
     single_state_bare: bool         # a one-state cell takes and returns a bare tensor, not a list
     is_nested: str                  # test that `states` is a list
     scan: bool                      # the layer has the parallel-scan path
+    tensor: Mapping[str, str]       # explicit tensor node (eqcell.nodes) -> code; {0}, {1}: its arguments
+    reshape: str                    # value, shape
 
 
 _COMMON = {"identity": "{}", "layer_norm": "_layer_norm({}, {}, {})"}
@@ -45,7 +47,19 @@ KERAS = Dialect(
                            "learned": "ops.broadcast_to(ops.cast({weight}, {dtype}), {shape})",
                            "number": "ops.full({shape}, {value}, dtype={dtype})"}),
     state_shape="(batch_size, {size})", state_dtype="self.compute_dtype",
-    single_state_bare=False, is_nested="isinstance(states, (list, tuple))", scan=True)
+    single_state_bare=False, is_nested="isinstance(states, (list, tuple))", scan=True,
+    tensor=MappingProxyType({
+        "MatrixVector": 'ops.einsum("...ij,...j->...i", {0}, {1})',
+        "VectorMatrix": 'ops.einsum("...i,...ij->...j", {0}, {1})',
+        "MatrixMatrix": "ops.matmul({0}, {1})",
+        "Outer": 'ops.einsum("...i,...j->...ij", {0}, {1})',
+        "DotProduct": "ops.sum({0} * {1}, axis=-1, keepdims=True)",
+        "SwapAxes": "ops.swapaxes({0}, -1, -2)",
+        "AsColumn": "ops.expand_dims({0}, -1)",
+        "AsRow": "ops.expand_dims({0}, -2)",
+        "Eye": "ops.eye({0}, dtype={owner}.compute_dtype)",
+        "Norm": "ops.norm({0}, axis=-1, keepdims=True)"}),
+    reshape="ops.reshape({}, {})")
 
 TF_KERAS = Dialect(
     target="tf-keras", template="tf_keras.py.j2", lib="tf_keras",
@@ -62,7 +76,19 @@ TF_KERAS = Dialect(
                            "learned": "tf.broadcast_to(tf.cast({weight}, {dtype}), {shape})",
                            "number": "tf.fill({shape}, tf.cast({value}, {dtype}))"}),
     state_shape="[batch_size, {size}]", state_dtype="dtype",
-    single_state_bare=True, is_nested="tf.nest.is_nested(states)", scan=False)
+    single_state_bare=True, is_nested="tf.nest.is_nested(states)", scan=False,
+    tensor=MappingProxyType({
+        "MatrixVector": 'tf.einsum("...ij,...j->...i", {0}, {1})',
+        "VectorMatrix": 'tf.einsum("...i,...ij->...j", {0}, {1})',
+        "MatrixMatrix": "tf.matmul({0}, {1})",
+        "Outer": 'tf.einsum("...i,...j->...ij", {0}, {1})',
+        "DotProduct": "tf.reduce_sum({0} * {1}, axis=-1, keepdims=True)",
+        "SwapAxes": "tf.linalg.matrix_transpose({0})",
+        "AsColumn": "tf.expand_dims({0}, -1)",
+        "AsRow": "tf.expand_dims({0}, -2)",
+        "Eye": "tf.eye({0}, dtype={owner}.compute_dtype)",
+        "Norm": "tf.norm({0}, axis=-1, keepdims=True)"}),
+    reshape="tf.reshape({}, {})")
 
 DIALECTS = {d.target: d for d in (KERAS, TF_KERAS)}
 TARGETS = tuple(DIALECTS)

@@ -123,9 +123,6 @@ def test_prime_superscript_is_not_a_power():
 # -- format 2 constructs not implemented yet: one message each, from errors.NOT_YET --------
 @pytest.mark.parametrize("line, key", [
 
-    ("h_t = diag(a) h_{t-1}", "diag"), ("h_t = I h_{t-1}", "I"), ("h_t = k_t^T q_t", "transpose"),
-    (r"h_t &= k_t^{\top} q_t", "transpose"), (r"h_t &= \|a\|", "norm"),
-    (r"h_t &= \operatorname{diag}(a)", "diag"), (r"h_t &= \mathbf{I} h_{t-1}", "I"),
     ("h_t = U x_{t-1}", "input_prev"),
 ])
 def test_format_2_constructs_say_not_supported_yet(line, key):
@@ -342,9 +339,12 @@ def test_greek_letters_are_names():
 
 
 def test_a_time_indexed_variable_before_a_bracket_multiplies_it():
-    assert parse(r"h_t &= a_t(U h_{t-1} + 1)")[0].expr == nodes.mul(
+    """Parsed as a product whose meaning the shapes decide: two vectors multiply element-wise
+    (`a_t(U h_{t-1} + 1)`), a matrix value multiplies a matrix (`S_{t-1} (I - ...)`)."""
+    assert parse(r"h_t &= a_t(U h_{t-1} + 1)")[0].expr == nodes.BracketTimes(
         S("a"), nodes.add(nodes.matmul(S("U"), nodes.prev("h")), sympy.Integer(1)))
-    assert parse("h_t = h_{t-1}(x_t - 1)")[0].expr == nodes.mul(nodes.prev("h"), nodes.add(S("x"), sympy.Integer(-1)))
+    assert parse("h_t = h_{t-1}(x_t - 1)")[0].expr == nodes.BracketTimes(
+        nodes.prev("h"), nodes.add(S("x"), sympy.Integer(-1)))
 
 
 def test_line_break_spacing_and_accents_around_fonts():

@@ -41,10 +41,10 @@ def lower(spec: Spec, structure: Structure, roles: Roles, shapes: Shapes, fusion
     text = {eq.target: f"{eq.target}_t = {plain.doprint(eq.expr)}" for eq in structure.equations}
     slots, targets = _slot_names(structure, fusion)
     rewrite = _Rewriter(fusion, slots)
-    expressions = {eq.target: rewrite(eq.expr) for eq in structure.equations}
+    expressions = {eq.target: rewrite(shapes.exprs.get(eq.target, eq.expr)) for eq in structure.equations}
     overrides = _initializer_overrides(spec, structure)
     weights, params = _weights_and_params(spec, structure, roles, shapes, fusion, overrides, plain, initial)
-    input_only = _InputOnly(structure, fusion, slots, rewrite, expressions)
+    input_only = _InputOnly(structure, fusion, slots, rewrite, expressions, frozenset(shapes.matrix))
     products = _products(structure, shapes, fusion, slots, targets, rewrite, input_only)
     statements, hoisted = {}, set()
     for name in structure.order:
@@ -245,15 +245,15 @@ def _weights_and_params(spec, structure, roles, shapes, fusion: Fusion, override
         if n in params:
             continue
         role = roles.role[n]
-        size = shapes.param[n][0]
-        weights.append(Weight(n, n, "vector", (Dim.of(size),), (n,), "", "ones" if role == "gain" else "zeros",
+        shape = tuple(Dim.of(size) for size in shapes.param[n])  # a vector, or a matrix used element-wise
+        weights.append(Weight(n, n, "vector", shape, (n,), "", "ones" if role == "gain" else "zeros",
                               (), False, 0))
         params[n] = Param(n, "gain" if role == "gain" else "vector", shapes.param[n], n, None, Dim(()),
-                          Dim.of(size), overrides.get(n))
+                          shape[-1], overrides.get(n))
     for s in structure.states:
         if initial[s] == "learned":
             name = f"initial_{s}"
-            weights.append(Weight(generated(name), name, "initial_state", (Dim.of(shapes.variable[s]),), (s,), "",
+            weights.append(Weight(generated(name), name, "initial_state", (Dim.of(state_size(shapes, s)),), (s,), "",
                                   "zeros", (), False, 0))
     return weights, [params[n] for n in structure.params]
 
@@ -261,9 +261,10 @@ def _weights_and_params(spec, structure, roles, shapes, fusion: Fusion, override
 class _InputOnly:
     """The values computed from the input alone (never from a state), which the layer computes
     for all steps at once: a value is input-only when it reads the input or an input-only value,
-    and otherwise only parameters. A value of parameters alone is not: it has no time axis."""
+    and otherwise only parameters. A value of parameters alone is not: it has no time axis; nor
+    is a matrix value, which the step computes from input-only vectors instead."""
 
-    def __init__(self, structure: Structure, fusion: Fusion, slots, rewrite, expressions):
+    def __init__(self, structure: Structure, fusion: Fusion, slots, rewrite, expressions, matrices=frozenset()):
         self.params = frozenset(sympy.Symbol(p) for p in structure.params + structure.constants)
         self.known = {sympy.Symbol(structure.input)}
         operands = {gi: [rewrite(fusion.weights[w].operand) for w in group]
@@ -275,8 +276,8 @@ class _InputOnly:
                 if slots[gi][0] not in self.known and all(self(e) for e in exprs):
                     self.known.update(slots[gi])
                     changed = True
-            for name, expr in expressions.items():
-                if sympy.Symbol(name) not in self.known and self(expr):
+            for name, expr in expressions.items():  # a matrix value stays in the step: (T, rows, cols) is large
+                if sympy.Symbol(name) not in self.known and name not in matrices and self(expr):
                     self.known.add(sympy.Symbol(name))
                     changed = True
 
@@ -383,3 +384,10 @@ def _projected(structure: Structure, steps) -> tuple[str, ...]:
             read |= {s.name for op in step.operands if not op.hoistable for s in op.expr.free_symbols}
     projected = tuple(s for s in [structure.input, *made] if s in read)
     return projected or (structure.input,)
+
+
+def state_size(shapes: Shapes, name: str) -> str:
+    """A state's size in the state list: a matrix state is kept flattened, rows * columns."""
+    if name in shapes.matrix:
+        return "*".join(shapes.matrix[name])
+    return shapes.variable[name]

@@ -22,7 +22,11 @@ class Recurrence(NamedTuple):
     reason: str
 
 
-def find_recurrence(structure: Structure, lowered: Lowered) -> Recurrence:
+def find_recurrence(structure: Structure, lowered: Lowered, matrices: frozenset[str] = frozenset()) -> Recurrence:
+    matrix_states = [s for s in structure.states if s in matrices]
+    if matrix_states:
+        return Recurrence(None, f"{matrix_states[0]} is a matrix state: sequential (its chunkwise-parallel form "
+                                "is not written yet)")
     expressions = dict(lowered.expressions)
     hoisted = lowered.hoisted
     products = [s for s in lowered.steps if isinstance(s, Product)]

@@ -1,7 +1,15 @@
-"""Stage 3: sizes. Every variable and parameter gets a size: `units`, `input_dim` or a size the
-spec names. Element-wise operations join their operands' sizes (union-find); a matrix maps its
-operand's size to its own rows. The only stage that knows about sizes: the next spec format's
-scalars, matrices and heads widen it, not the others."""
+"""Stage 3: shapes. Every value is a scalar, a vector or a matrix, and every size is `units`,
+`input_dim`, a size the spec names or 1. Element-wise operations join their operands' sizes
+(union-find over size classes); a weight matrix maps its operand's size to its own rows; a
+product of values (`C_t q_t`, `v_t k_t^T`, `u^T v`) is a matrix-vector or matrix-matrix product,
+an outer or a dot product or a scaling, as its operands' shapes say. The only stage that knows
+about shapes: it writes each such product, transpose and broadcast as an explicit node
+(`nodes.MatrixVector`, `nodes.Outer`, `nodes.AsColumn`, ...) for the stages after it.
+
+Whether a value is a matrix or a scalar can depend on equations written after it (a state read
+at t-1 before its definition, a parameter combined with a matrix), so cells that use products of
+values are read in passes: each pass learns the kinds of more names, until nothing changes;
+errors count only in the last pass."""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -9,6 +17,7 @@ from typing import NamedTuple
 from collections.abc import Mapping
 
 import sympy
+from sympy.core.parameters import evaluate
 
 from .. import nodes
 from ..errors import SpecError, did_you_mean
@@ -18,28 +27,66 @@ from .roles import Roles
 from .structure import Structure
 
 UNITS, INPUT_DIM, SCALAR = "units", "input_dim", "1"
+MATRIX, SCALAR_KIND = "matrix", "scalar"
 
 
 class Shapes(NamedTuple):
-    variable: Mapping[str, str]               # variable -> its size
+    variable: Mapping[str, str]               # variable -> its size (a matrix-valued one: its rows)
     param: Mapping[str, tuple[str, ...]]      # parameter -> (rows, columns) or (size,), paper orientation
     square_input: bool                        # the input joins a state element-wise: input_dim == units
     sizes: tuple[str, ...]                    # the named sizes, constructor arguments, as written
+    matrix: Mapping[str, tuple[str, str]] = frozen({})   # matrix-valued variables -> (rows, columns)
+    exprs: Mapping[str, sympy.Expr] = frozen({})         # right sides with explicit tensor nodes, if any differ
+
+
+class Vec(NamedTuple):
+    """A vector (a scalar when its class is labelled 1), column or row."""
+
+    cls: str
+    row: bool = False
+    guess: str | None = None     # a parameter, or a state read at t-1, whose kind is not known yet
+
+
+class Mat(NamedTuple):
+    rows: str
+    cols: str
+
+
+class _Special(NamedTuple):
+    kind: str                    # "eye", "diag"
+    cls: str | None = None       # diag: its vector's class
+
+
+class _Unknown(Exception):
+    """In a discovery pass: this part's shape is not known yet."""
 
 
 def infer_shapes(spec: Spec, structure: Structure, roles: Roles) -> Shapes:
-    return _Sizes(spec, structure, roles).run()
+    tensor = any(isinstance(node, nodes.WRITTEN_TENSOR_NODES) for _, node in structure.nodes())
+    hints: dict[str, str] = {}
+    if tensor:
+        for _ in range(2 * len(structure.equations) + 2):
+            found = _Sizes(spec, structure, roles, hints, strict=False).discover()
+            if found == hints:
+                break
+            hints = found
+    return _Sizes(spec, structure, roles, hints, strict=True).run(tensor)
 
 
 class _Sizes:
-    """Union-find over size classes; keys are "v:<variable>", "p:<parameter>", "m:<matrix rows>"."""
+    """Union-find over size classes; keys are "v:<variable>", "p:<parameter>", "m:<matrix rows>",
+    "<key>#r" / "<key>#c" for a matrix value's rows and columns, "n:<k>" for values made inside."""
 
-    def __init__(self, spec: Spec, structure: Structure, roles: Roles):
+    def __init__(self, spec: Spec, structure: Structure, roles: Roles, hints: Mapping[str, str], strict: bool):
         self.spec, self.structure, self.roles = spec, structure, roles
+        self.hints, self.strict = hints, strict
         self.parent: dict[str, str] = {}
         self.labels: dict[str, str] = {}
         self.holds_variable: dict[str, bool] = {}
         self.matrix_columns: dict[str, tuple[str, sympy.Expr]] = {}
+        self.found = {name: kind for name, kind in hints.items() if kind == MATRIX}  # kinds only grow
+        self.fresh = 0
+        self.eyes: list[tuple[sympy.Symbol, str]] = []
 
     def find(self, key: str) -> str:
         while self.parent.setdefault(key, key) != key:
@@ -47,7 +94,15 @@ class _Sizes:
             key = self.parent[key]
         return key
 
-    def run(self) -> Shapes:
+    def new(self, label: str | None = None) -> str:
+        self.fresh += 1
+        key = f"n:{self.fresh}"
+        if label:
+            self.labels[self.find(key)] = label
+        return self.find(key)
+
+    # -- the passes -----------------------------------------------------------------------
+    def _start(self) -> dict[str, str]:
         structure = self.structure
         named: dict[str, str] = {}
         for key, value in self.spec.sizes:
@@ -66,27 +121,103 @@ class _Sizes:
             named[key.value] = value.value
         for var in structure.variables:
             self.holds_variable[self.find("v:" + var)] = True
+            if self.hints.get(var) == MATRIX:
+                self.holds_variable[self.find(f"v:{var}#r")] = self.holds_variable[self.find(f"v:{var}#c")] = True
             if var in named:
                 self.labels["v:" + var] = named[var]
+            elif self.hints.get(var) == SCALAR_KIND:
+                self.labels[self.find("v:" + var)] = SCALAR
+        for name in structure.params:
+            if self.hints.get(name) == SCALAR_KIND:
+                self.labels[self.find("p:" + name)] = SCALAR
         self.labels[self.find("v:" + structure.input)] = INPUT_DIM
+        return named
+
+    def discover(self) -> dict[str, str]:
+        """One pass that skips what it cannot place yet: the kinds it learned."""
+        self._start()
+        for name in self.structure.order:
+            eq = self.structure.equation(name)
+            try:
+                value, _ = self.visit(eq.expr, eq)
+                if value is not None:
+                    self.assign(eq, value)
+            except (_Unknown, SpecError):
+                continue
+        found = dict(self.found)
+        for name in self.structure.variables:
+            if name not in found and self.labels.get(self.find("v:" + name)) == SCALAR:
+                found[name] = SCALAR_KIND
+        for name in self.structure.params:
+            if name not in found and self.labels.get(self.find("p:" + name)) == SCALAR:
+                found[name] = SCALAR_KIND
+        return found
+
+    def run(self, tensor: bool) -> Shapes:
+        structure = self.structure
+        named = self._start()
+        exprs: dict[str, sympy.Expr] = {}
         for eq in structure.equations:
-            cls = self.visit(eq.expr, eq)
-            if cls is not None:
-                self.union("v:" + eq.target, cls, eq, broadcast=False)
+            value, expr = self.visit(eq.expr, eq)
+            if value is not None:
+                self.assign(eq, value)
+            exprs[eq.target] = expr
         square = [False]
-        variable = {v: self.resolve("v:" + v, square) for v in structure.variables}
+        variable, matrix = {}, {}
+        for v in structure.variables:
+            if self.hints.get(v) == MATRIX:
+                matrix[v] = (self.resolve(f"v:{v}#r", square), self.resolve(f"v:{v}#c", square))
+                variable[v] = matrix[v][0]
+            else:
+                variable[v] = self.resolve("v:" + v, square)
+        if structure.output in matrix:
+            eq = structure.equation(structure.output)
+            raise SpecError(f"the output {structure.output}_t is a matrix", eq.span,
+                            "a layer outputs a vector: read the matrix with a vector (C_t q_t) and output that, "
+                            "or choose another `output`")
         param: dict[str, tuple[str, ...]] = {}
         for name in structure.params:
             if self.roles.role[name] == "matrix":
                 col_class, operand = self.matrix_columns[name]
                 col = INPUT_DIM if operand == sympy.Symbol(structure.input) else self.resolve(col_class, square)
                 param[name] = (self.resolve("m:" + name, square), col)
+            elif self.hints.get(name) == MATRIX:
+                param[name] = (self.resolve(f"p:{name}#r", square), self.resolve(f"p:{name}#c", square))
             else:
                 param[name] = (self.resolve("p:" + name, square),)
         sizes = tuple(dict.fromkeys(value.value for _, value in self.spec.sizes if value.value != SCALAR))
-        return Shapes(frozen(variable), frozen(param), square[0], sizes)
+        if tensor:
+            eyes = {symbol: nodes.size_symbol(self.resolve(key, square)) for symbol, key in self.eyes}
+            with evaluate(False):
+                exprs = {name: expr.xreplace(eyes) for name, expr in exprs.items()}
+            changed = {eq.target: exprs[eq.target] for eq in structure.equations if exprs[eq.target] != eq.expr}
+        else:
+            changed = {}
+        return Shapes(frozen(variable), frozen(param), square[0], sizes, frozen(matrix), frozen(changed))
 
-    def union(self, a: str, b: str, eq, broadcast: bool = True) -> str:
+    # -- classes --------------------------------------------------------------------------
+    def assign(self, eq, value) -> None:
+        """The variable `eq` defines takes the shape of its definition."""
+        target = eq.target
+        if isinstance(value, Mat):
+            if not self.strict:
+                self.found[target] = MATRIX
+            elif self.hints.get(target) != MATRIX:
+                self.fail(f"the shape of {target}_t could not be settled", eq.span,
+                          "define it from values whose shapes are known (a state read at t-1 takes the shape "
+                          "of its definition)")
+            self.union(f"v:{target}#r", value.rows, eq, broadcast=False)
+            self.union(f"v:{target}#c", value.cols, eq, broadcast=False)
+        elif isinstance(value, Vec):
+            if self.hints.get(target) == MATRIX:
+                self.fail(f"{target}_t is a matrix, but its definition is a vector", eq.span,
+                          "a state keeps one shape: make every term of its definition a matrix")
+            self.union("v:" + target, value.cls, eq, broadcast=False)
+        else:
+            self.fail(f"{target}_t is defined as `{'I' if value.kind == 'eye' else 'diag(...)'}` alone", eq.span,
+                      "`I` and `diag(a)` stand in products (S_{t-1} (I - ...), diag(a) S); write a ⊙ v for a vector")
+
+    def union(self, a: str, b: str, eq, broadcast: bool = True, what: str = "", node=None) -> str:
         """The class of an element-wise combination of a and b (`broadcast`: a scalar, size 1,
         broadcasts against anything), or of a variable and its definition (`broadcast=False`)."""
         ra, rb = self.find(a), self.find(b)
@@ -101,6 +232,9 @@ class _Sizes:
                                 f"{lb if la == SCALAR else la}", eq.span,
                                 "a scalar holds one number per example: define it from scalars, or drop its "
                                 "size 1 in `sizes`")
+            if what:
+                self.fail(f"{what} needs equal sizes, got {la} and {lb}", self.span(eq, node) if node is not None else eq.span,
+                          "the sizes that meet in a product must agree; check which is transposed")
             raise SpecError(f"element-wise combination of vectors of sizes {la} and {lb}",
                             self.caret(eq, ra, rb),
                             "element-wise operations need equal sizes; a matrix changes the size")
@@ -109,6 +243,9 @@ class _Sizes:
             self.labels[ra] = lb
         self.holds_variable[ra] = self.holds_variable.get(ra, False) or self.holds_variable.get(rb, False)
         return ra
+
+    def is_scalar(self, value) -> bool:
+        return isinstance(value, Vec) and self.labels.get(self.find(value.cls)) == SCALAR
 
     def caret(self, eq, ra: str, rb: str):
         """A name of either side that is not a matrix's operand, else the equation's target."""
@@ -121,36 +258,215 @@ class _Sizes:
         return next((r.span for root in (rb, ra) for r, keys in direct
                      if any(k in self.parent and self.find(k) == root for k in keys)), eq.span)
 
-    def visit(self, expr, eq) -> str | None:
+    def fail(self, message: str, span, hint: str = ""):
+        if not self.strict:
+            raise _Unknown()
+        raise SpecError(message, span, hint)
+
+    def learn(self, value: Vec) -> None:
+        """In a discovery pass, a value that must be a matrix: if it is a parameter or a state
+        read at t-1, it is one from the next pass on; otherwise the last pass says what is wrong."""
+        if not self.strict and value.guess is not None:
+            self.found[value.guess] = MATRIX
+            raise _Unknown()
+
+    def span(self, eq, node):
+        """Where `node` is written: a product or transpose as recorded by the parser, a name
+        where it is first written in the equation, else the equation's target."""
+        if node in eq.spans:
+            return eq.spans[node]
+        if node.is_Symbol:
+            name, time = (nodes.prev_of(node), -1) if nodes.prev_of(node) else (node.name, None)
+            for ref in eq.refs:
+                if ref.name == name and (ref.time == time or (time is None and ref.time == 0)):
+                    return ref.span
+        return eq.span
+
+    # -- values ---------------------------------------------------------------------------
+    def visit(self, expr, eq):
+        """(shape, expression with explicit tensor nodes); shape None: a number or a constant."""
         structure = self.structure
         if expr.is_Number or (expr.is_Symbol and expr.name in structure.constants):
-            return None  # a number or a constant broadcasts
+            return None, expr  # a number or a constant broadcasts
         if expr.is_Symbol:
-            previous = nodes.prev_of(expr)
-            if previous is not None:
-                return self.find("v:" + previous)
-            if expr.name in structure.variables or expr.name == structure.input:
-                return self.find("v:" + expr.name)
-            return self.find("p:" + expr.name)
+            return self.name_value(expr), expr
         if isinstance(expr, nodes.MatVec):
-            matrix, operand = expr.args
-            col = self.visit(operand, eq)
-            if col is not None and self.labels.get(col) == SCALAR:
-                raise SpecError(f"matrix {matrix.name!r} multiplies a scalar", structure.param_spans.get(matrix.name, eq.span),
-                                "a matrix maps a vector to a vector; multiply a scalar element-wise (*)")
-            if col is None:
-                raise SpecError(f"matrix {matrix.name!r} multiplies a constant",
-                                structure.param_spans.get(matrix.name, eq.span),
-                                "a matrix multiplies a vector: a variable, the input or an expression of them")
-            self.matrix_columns.setdefault(matrix.name, (col, operand))
-            return self.find("m:" + matrix.name)
-        classes = [c for c in (self.visit(a, eq) for a in expr.args) if c is not None]
-        if not classes:
-            return None
-        out = classes[0]
-        for c in classes[1:]:
-            out = self.union(out, c, eq)
-        return self.find(out)
+            return self.weight_product(expr, eq)
+        if isinstance(expr, nodes.Times):
+            return self.times(expr, eq)
+        if isinstance(expr, nodes.Transposed):
+            value, inner = self.visit(expr.args[0], eq)
+            if isinstance(value, Mat):
+                return Mat(value.cols, value.rows), nodes.SwapAxes(inner)
+            if isinstance(value, Vec):
+                return (value if self.is_scalar(value) else Vec(value.cls, not value.row)), inner
+            if value is None:
+                return None, inner
+            self.fail("a transpose of `I` or `diag(...)`", self.span(eq, expr), "they are symmetric: drop the ^T")
+        if isinstance(expr, nodes.Eye):
+            return _Special("eye"), expr
+        if isinstance(expr, nodes.Diag):
+            value, inner = self.visit(expr.args[0], eq)
+            if not isinstance(value, Vec) or self.is_scalar(value):
+                self.fail("diag(...) of something that is not a vector", self.span(eq, expr),
+                          "diag(a) is the diagonal matrix of a vector a")
+            return _Special("diag", value.cls), inner
+        if isinstance(expr, nodes.Norm):
+            value, inner = self.visit(expr.args[0], eq)
+            if not isinstance(value, Vec):
+                self.fail("the norm of something that is not a vector", self.span(eq, expr),
+                          "\\|a\\| is the Euclidean norm of a vector a")
+            return Vec(self.new(SCALAR)), nodes.Norm(inner)
+        return self.elementwise(expr, eq)
+
+    def name_value(self, expr):
+        structure = self.structure
+        previous = nodes.prev_of(expr)
+        name = previous if previous is not None else expr.name
+        if previous is not None or name in structure.variables or name == structure.input:
+            if self.hints.get(name) == MATRIX:
+                return Mat(self.find(f"v:{name}#r"), self.find(f"v:{name}#c"))
+            return Vec(self.find("v:" + name), guess=name if previous is not None else None)
+        if self.hints.get(name) == MATRIX:
+            return Mat(self.find(f"p:{name}#r"), self.find(f"p:{name}#c"))
+        return Vec(self.find("p:" + name), guess=name)
+
+    def weight_product(self, expr, eq):
+        structure = self.structure
+        matrix, operand = expr.args
+        col, inner = self.visit(operand, eq)
+        if isinstance(col, Vec) and self.is_scalar(col):
+            raise SpecError(f"matrix {matrix.name!r} multiplies a scalar", structure.param_spans.get(matrix.name, eq.span),
+                            "a matrix maps a vector to a vector; multiply a scalar element-wise (*)")
+        if col is None:
+            raise SpecError(f"matrix {matrix.name!r} multiplies a constant",
+                            structure.param_spans.get(matrix.name, eq.span),
+                            "a matrix multiplies a vector: a variable, the input or an expression of them")
+        if not isinstance(col, Vec) or col.row:
+            what = "a row vector" if isinstance(col, Vec) else "a matrix" if isinstance(col, Mat) else "`I` or diag(...)"
+            self.fail(f"weight matrix {matrix.name!r} multiplies {what}", structure.param_spans.get(matrix.name, eq.span),
+                      "a weight matrix multiplies a column vector (W x_t); read a matrix value with a vector "
+                      "first (C_t q_t)")
+        self.matrix_columns.setdefault(matrix.name, (col.cls, operand))
+        if inner != operand:
+            with evaluate(False):
+                expr = nodes.MatVec(matrix, inner)
+        return Vec(self.find("m:" + matrix.name)), expr
+
+    def elementwise(self, expr, eq):
+        """An element-wise operation (+, *, /, powers, functions): the operands' shapes join;
+        a scalar or a vector meeting a matrix stands as a column (`AsColumn`) to broadcast."""
+        parts = [self.visit(a, eq) for a in expr.args]
+        shapes = [p[0] for p in parts]
+        for value in shapes:
+            if isinstance(value, _Special):
+                self.fail(f"`{'I' if value.kind == 'eye' else 'diag(...)'}` combined element-wise", eq.span,
+                          "`I` is added to or subtracted from a matrix; `diag(a)` multiplies a matrix")
+        matrices = [v for v in shapes if isinstance(v, Mat)]
+        eyes = [i for i, a in enumerate(expr.args) if isinstance(a, nodes.Eye)]
+        if eyes and not matrices:
+            for value in shapes:
+                if isinstance(value, Vec):
+                    self.learn(value)  # `I - U`: U is a matrix
+            self.fail("`I` combined with something that is not a matrix", self.span(eq, expr.args[eyes[0]]),
+                      "`I` is the identity matrix: add it to or subtract it from a matrix")
+        args = [p[1] for p in parts]
+        if not matrices:
+            classes = [v.cls for v in shapes if v is not None]
+            if not classes:
+                return None, self._rebuild(expr, args)
+            out = classes[0]
+            for c in classes[1:]:
+                out = self.union(out, c, eq)
+            rows = [v for v in shapes if v is not None and not self.is_scalar(v)]
+            return Vec(self.find(out), rows[0].row if rows else False), self._rebuild(expr, args)
+        rows, cols = matrices[0].rows, matrices[0].cols
+        for m in matrices[1:]:
+            rows = self.union(rows, m.rows, eq)
+            cols = self.union(cols, m.cols, eq)
+        for i, value in enumerate(shapes):
+            if isinstance(value, Vec) and not self.is_scalar(value):
+                self.learn(value)  # a parameter or a state combined with a matrix is one (Mamba's A)
+                self.fail("a vector combined element-wise with a matrix", self.span(eq, expr.args[i]),
+                          "write diag(a) S to scale the rows of S by a vector a, S diag(a) for its columns")
+            if isinstance(value, Vec):
+                args[i] = nodes.AsColumn(args[i])
+        for i in eyes:
+            rows = self.union(rows, cols, eq, what="`I` plus a matrix (a square one)")
+            symbol = sympy.Symbol(f"#eye{len(self.eyes)}")
+            self.eyes.append((symbol, rows))
+            args[i] = nodes.Eye(symbol)
+        return Mat(self.find(rows), self.find(cols)), self._rebuild(expr, args)
+
+    @staticmethod
+    def _rebuild(expr, args):
+        if tuple(args) == expr.args:
+            return expr
+        with evaluate(False):
+            return expr.func(*args)
+
+    def times(self, expr, eq):
+        """`a b` of values: what it computes follows from the shapes."""
+        (left, a), (right, b) = (self.visit(arg, eq) for arg in expr.args)
+        span = self.span(eq, expr)
+        # a scaling: a number, a constant or a scalar on either side
+        for one, other, x, y in ((left, right, a, b), (right, left, b, a)):
+            if one is None or self.is_scalar(one):
+                if isinstance(other, Mat) and one is not None:
+                    x = nodes.AsColumn(x)
+                if isinstance(other, _Special):
+                    self.fail("a scalar times `I` or diag(...)", span, "multiply the matrix they stand in instead")
+                return other, (nodes.mul(x, y) if one is left else nodes.mul(y, x))
+        if isinstance(left, _Special) or isinstance(right, _Special):
+            return self.special_times(left, right, a, b, expr, eq)
+        if isinstance(left, Mat) and isinstance(right, Mat):
+            self.union(left.cols, right.rows, eq, what="a matrix product", node=expr)
+            return Mat(left.rows, right.cols), nodes.MatrixMatrix(a, b)
+        if isinstance(left, Mat):
+            if right.row:
+                self.fail("a matrix times a row vector", span, "a matrix multiplies a column vector (S q) or a matrix")
+            self.union(left.cols, right.cls, eq, what="a matrix-vector product", node=expr)
+            return Vec(self.find(left.rows)), nodes.MatrixVector(a, b)
+        if isinstance(right, Mat):
+            if not left.row:
+                self.fail("a column vector times a matrix", span,
+                          "transpose the vector (k^T S), or write the matrix first (S^T k)")
+            self.union(left.cls, right.rows, eq, what="a vector-matrix product", node=expr)
+            return Vec(self.find(right.cols), True), nodes.VectorMatrix(a, b)
+        if left.row and not right.row:
+            self.union(left.cls, right.cls, eq, what="a dot product", node=expr)
+            return Vec(self.new(SCALAR)), nodes.DotProduct(a, b)
+        if not left.row and right.row:
+            return Mat(self.find(left.cls), self.find(right.cls)), nodes.Outer(a, b)
+        if isinstance(expr, nodes.BracketTimes) and not left.row:  # `a_t(U h_{t-1} + 1)`: element-wise
+            return Vec(self.union(left.cls, right.cls, eq)), nodes.mul(a, b)
+        kind = "row" if left.row else "column"
+        self.fail(f"a product of two {kind} vectors", span,
+                  "u^T v is a dot product, u v^T an outer product; * or ⊙ multiplies element-wise")
+
+    def special_times(self, left, right, a, b, expr, eq):
+        span = self.span(eq, expr)
+        if isinstance(left, _Special) and isinstance(right, _Special):
+            self.fail("a product of `I` or diag(...) with each other", span, "write the product out")
+        if isinstance(left, _Special):
+            special, other, x = left, right, b
+        else:
+            special, other, x = right, left, a
+        if special.kind == "eye":  # I S = S, x^T I = x^T
+            return other, x
+        diag = a if special is left else b
+        if isinstance(other, Vec) and other.guess in self.structure.params:
+            self.learn(other)  # diag(d) A: A is a matrix
+        if isinstance(other, Vec):
+            if (special is left) == other.row:
+                self.fail("diag(...) on the wrong side of a vector", span,
+                          "diag(a) v is a column (a ⊙ v); v^T diag(a) a row")
+            return Vec(self.union(special.cls, other.cls, eq), other.row), nodes.mul(diag, x)
+        if special is left:  # diag(a) S: the rows of S scaled
+            self.union(special.cls, other.rows, eq, what="diag(a) S", node=expr)
+            return other, nodes.mul(nodes.AsColumn(diag), x)
+        self.union(special.cls, other.cols, eq, what="S diag(a)", node=expr)
+        return other, nodes.mul(x, nodes.AsRow(diag))
 
     def resolve(self, key: str, square: list[bool]) -> str:
         root = self.find(key)
@@ -161,3 +477,4 @@ class _Sizes:
             square[0] = True
             return UNITS
         return label or UNITS
+

@@ -5,6 +5,7 @@ from collections.abc import Mapping
 
 from sympy.printing.precedence import PRECEDENCE
 
+from .. import nodes
 from ..nodes import FUNCTIONS
 from ..targets import Dialect
 from .base import EqPrinter, PrinterError
@@ -23,7 +24,7 @@ class CodePrinter(EqPrinter):
             raise PrinterError(f"the {dialect.target} dialect has no code for {', '.join(sorted(missing))}")
         functions = {f: f"{owner}.{arg}({{}})" for f, arg in exposed.items()}
         super().__init__({}, {**dialect.functions, **functions})
-        self.owner = owner
+        self.owner, self.dialect = owner, dialect
 
     def _print_Symbol(self, expr):
         return expr.name
@@ -42,6 +43,25 @@ class CodePrinter(EqPrinter):
 
     def _print_Attribute(self, expr):
         return f"{self.owner}.{expr.name}"
+
+    def _print_tensor(self, expr):
+        """An explicit tensor operation (eqcell.nodes.TENSOR_NODES) from the dialect's table."""
+        name = type(expr).__name__
+        args = [self.parenthesize(a, PRECEDENCE["Mul"]) if name == "DotProduct" else self._print(a)
+                for a in expr.args]
+        if isinstance(expr, nodes.Eye):
+            args = [self._size(expr.args[0])]
+        return self.dialect.tensor[name].format(*args, owner=self.owner)
+
+    _print_MatrixVector = _print_VectorMatrix = _print_MatrixMatrix = _print_Outer = _print_tensor
+    _print_DotProduct = _print_SwapAxes = _print_AsColumn = _print_AsRow = _print_Eye = _print_Norm = _print_tensor
+
+    def _size(self, symbol) -> str:
+        """A size as code in the owner's scope: `self.units`, `self.key_units // self.num_heads`."""
+        size = nodes.size_of(symbol)
+        if size is None or size == "input_dim" or size.isdigit():
+            raise PrinterError(f"no code for the size {symbol}")
+        return " * ".join(f"{self.owner}.{part}" for part in size.split("*"))
 
     def _print_ElementwiseBase(self, expr):
         name = type(expr).__name__

@@ -7,7 +7,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from ..nodes import prev_of
 from ..parse import GREEK, LATEX_ACCENTS
-from .base import EqPrinter
+from .base import EqPrinter, WrittenTensorPrinting
 
 LATEX_FUNCTIONS = {"sigmoid": r"\sigma", "tanh": r"\tanh", "exp": r"\exp", "log": r"\log", "max": r"\max",
                    "min": r"\min"}
@@ -24,7 +24,9 @@ def latex_name(name: str) -> str:
     return f"{out}_{{{sub}}}" if sub else out
 
 
-class LatexPrinter(EqPrinter):
+class LatexPrinter(WrittenTensorPrinting, EqPrinter):
+    transpose, norm, diag = "^{\\top}", ("\\|", "\\|"), "\\operatorname{diag}"
+
     def __init__(self, variables: Iterable[str], input_name: str):
         self._variables, self._input = set(variables), input_name
         super().__init__({}, {})

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..nodes import FUNCTIONS, prev
-from .base import EqPrinter
+from .base import EqPrinter, WrittenTensorPrinting
 
 
-class PlainPrinter(EqPrinter):
+class PlainPrinter(WrittenTensorPrinting, EqPrinter):
     def __init__(self, variables: Iterable[str], input_name: str):
         names = {v: f"{v}_t" for v in variables}
         names.update({prev(v).name: f"{v}_{{t-1}}" for v in variables})
@@ -23,6 +23,8 @@ class PlainPrinter(EqPrinter):
         if vector.is_Symbol:
             return f"{self._print(matrix)} {self._print(vector)}"
         return f"{self._print(matrix)}({self._print(vector)})"
+
+    transpose, norm = "^T", ("‖", "‖")
 
     def _print_layer_norm(self, expr):
         return f"layer_norm({self._print(expr.args[0])})"

@@ -724,7 +724,7 @@ class _Parser:
         return tok.kind in ("name", "func", "number") or (tok.kind == "op" and tok.value == "(")
 
     def _operand_follows(self, op: Token):
-        if not (self._starts_primary(self.current) or self.is_op("+", "-", "|")):
+        if not (self._starts_primary(self.current) or self.is_op("+", "-", "|", "‖")):
             self.fail(f"expected an operand after '{self._text(op)}'", op, "an operator is dangling here")
 
     def power(self) -> sympy.Expr:

@@ -65,8 +65,12 @@ def infer_shapes(spec: Spec, structure: Structure, roles: Roles) -> Shapes:
     tensor = any(isinstance(node, nodes.WRITTEN_TENSOR_NODES) for _, node in structure.nodes())
     hints: dict[str, str] = {}
     if tensor:
-        for _ in range(2 * len(structure.equations) + 2):
+        for _ in range(2 * len(structure.equations) + 4):
             found = _Sizes(spec, structure, roles, hints, strict=False).discover()
+            matrices = {name: kind for name, kind in found.items() if kind == MATRIX}
+            if matrices != {name: kind for name, kind in hints.items() if kind == MATRIX}:
+                hints = matrices  # what is a scalar is only learned once the matrices are settled
+                continue
             if found == hints:
                 break
             hints = found
@@ -324,7 +328,7 @@ class _Sizes:
         previous = nodes.prev_of(expr)
         name = previous if previous is not None else expr.name
         if previous is not None or name in structure.variables or name == structure.input:
-            if self.hints.get(name) == MATRIX:
+            if self.hints.get(name) == MATRIX or (previous is None and self.found.get(name) == MATRIX):
                 return Mat(self.find(f"v:{name}#r"), self.find(f"v:{name}#c"))
             return Vec(self.find("v:" + name), guess=name if previous is not None else None)
         if self.hints.get(name) == MATRIX:
@@ -356,11 +360,20 @@ class _Sizes:
     def elementwise(self, expr, eq):
         """An element-wise operation (+, *, /, powers, functions): the operands' shapes join;
         a scalar or a vector meeting a matrix stands as a column (`AsColumn`) to broadcast."""
-        parts = [self.visit(a, eq) for a in expr.args]
+        parts = []
+        for a in expr.args:
+            try:
+                parts.append(self.visit(a, eq))
+            except _Unknown:  # discovery: the other operands may still tell the shape
+                continue
+        if not parts:
+            raise _Unknown()
+        if len(parts) < len(expr.args):
+            return parts[-1][0], expr  # a discovery pass only reads the shape
         shapes = [p[0] for p in parts]
-        for value in shapes:
-            if isinstance(value, _Special):
-                self.fail(f"`{'I' if value.kind == 'eye' else 'diag(...)'}` combined element-wise", eq.span,
+        for a, value in zip(expr.args, shapes):
+            if isinstance(value, _Special) and not (value.kind == "eye" and isinstance(a, nodes.Eye)):
+                self.fail(f"`{'I' if value.kind == 'eye' else 'diag(...)'}` combined element-wise", self.span(eq, a),
                           "`I` is added to or subtracted from a matrix; `diag(a)` multiplies a matrix")
         matrices = [v for v in shapes if isinstance(v, Mat)]
         eyes = [i for i, a in enumerate(expr.args) if isinstance(a, nodes.Eye)]
@@ -457,6 +470,8 @@ class _Sizes:
         diag = a if special is left else b
         if isinstance(other, Vec) and other.guess in self.structure.params:
             self.learn(other)  # diag(d) A: A is a matrix
+        if isinstance(other, Vec) and other.guess is not None and not self.strict:
+            raise _Unknown()  # diag(a) S_{t-1}: S's other terms tell whether it is a matrix
         if isinstance(other, Vec):
             if (special is left) == other.row:
                 self.fail("diag(...) on the wrong side of a vector", span,

@@ -117,9 +117,10 @@ def parse_equations(spec: Spec) -> tuple[Equation, ...]:
              if line.text[start:end].strip()]
     # what each equation defines, and the constants: a superscript naming one is a power, not a label
     variables = frozenset(tokens[0].value for _, tokens in lines if tokens and tokens[0].kind == "name")
-    variables |= {key.value for key, _ in spec.constants}
+    constants = frozenset(key.value for key, _ in spec.constants)
+    variables |= constants
     for line, tokens in lines:
-        eq = _Parser(line, tokens, counter, variables).equation()
+        eq = _Parser(line, tokens, counter, variables, constants).equation()
         if eq.target in first_def:
             raise SpecError(f"variable {eq.target!r} is defined twice "
                             f"(first on line {first_def[eq.target].line})", eq.span,
@@ -561,9 +562,9 @@ class _Parser:
     """Precedence climbing, one method per level (jinja's parser style)."""
 
     def __init__(self, line: EquationLine, tokens: list[Token], counter: _LayerNormCounter,
-                 variables: frozenset[str] = frozenset()):
+                 variables: frozenset[str] = frozenset(), constants: frozenset[str] = frozenset()):
         self.line, self.tokens, self.i, self.counter = line, tokens, 0, counter
-        self.variables = variables
+        self.variables, self.constants = variables, constants
         self.refs: list[Ref] = []
         self.spans: dict[sympy.Expr, Span] = {}
         self.open: list[Token] = []
@@ -702,6 +703,8 @@ class _Parser:
             self._operand_follows(op)
         right = self._chained(self.current, link + 1)
         if left_tok.kind == "name" and left_tok.time is None and type(left) is sympy.Symbol:
+            if left.name in self.constants:
+                return nodes.mul(left, right)  # `a^{c r_t}`: a constant scales what follows
             return nodes.matmul(left, right)  # a parameter: a weight matrix
         return self._spanned(nodes.Times(left, right), left_tok)  # `C_t q_t`, `v_t k_t^T`: by shapes
 

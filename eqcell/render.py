@@ -87,6 +87,7 @@ class Context(NamedTuple):
     uses_layer_norm: bool
     uses_input_dim_in_layout: bool
     uses_flat_matmul: bool                          # project_inputs or the scan multiplies whole sequences
+    first_state_is_output_shaped: bool              # Keras's JAX loop can output the first state at a masked step
 
 
 def templates_dir() -> Path:
@@ -173,7 +174,8 @@ def snake_case(name: str) -> str:
 def build_context(ir: CellIR, dialect: Dialect) -> Context:
     scope = {"units": "self.units", "input_dim": "input_dim", "1": "1", **{s: f"self.{s}" for s in ir.sizes}}
     exposed = {a.function: a.arg for a in ir.activations}
-    printer = CodePrinter(dialect, "self", exposed)
+    constants = {k.arg for k in ir.constants}
+    printer = CodePrinter(dialect, "self", exposed, constants)
 
     args = [Arg("units", "", "Positive integer, dimensionality of the output space (`units` in the shapes below).")]
     for s in ir.sizes:
@@ -196,7 +198,7 @@ def build_context(ir: CellIR, dialect: Dialect) -> Context:
              Arg("seed", "None", "Random seed for dropout.")]
 
     project_lines, step_lines = _sections(ir, printer, dialect)
-    scan_lines = _scan_lines(ir, CodePrinter(dialect, "cell", exposed), dialect) if dialect.scan else ()
+    scan_lines = _scan_lines(ir, CodePrinter(dialect, "cell", exposed, constants), dialect) if dialect.scan else ()
     state_sizes = [Dim.of(s.size).code(scope) for s in ir.states]
     single = dialect.single_state_bare and len(state_sizes) == 1
     dropout = ir.recurrent_dropout
@@ -236,6 +238,7 @@ def build_context(ir: CellIR, dialect: Dialect) -> Context:
         uses_layer_norm=ir.uses_layer_norm,
         uses_input_dim_in_layout=any("input_dim" in d for p in ir.params for d in (p.start.text(), p.stop.text())),
         uses_flat_matmul=dialect.sequence_matmul != dialect.matmul and _multiplies_sequences(ir),
+        first_state_is_output_shaped=ir.states[0].size == ir.output_size,
     )
 
 

@@ -11,6 +11,12 @@ from ..targets import Dialect
 from .base import EqPrinter, PrinterError
 
 
+NUMPY_FUNCTIONS = {"sqrt": "np.sqrt({})", "exp": "np.exp({})", "log": "np.log({})", "abs": "np.abs({})",
+                   "tanh": "np.tanh({})", "max": "np.maximum({}, {})", "min": "np.minimum({}, {})",
+                   "sigmoid": "1 / (1 + np.exp(-({})))", "softplus": "np.logaddexp(0.0, {})",
+                   "logsigmoid": "-np.logaddexp(0.0, -({}))", "identity": "{}"}
+
+
 class CodePrinter(EqPrinter):
     """`tanh(z_c)` -> `self.activation(z_c)` (an exposed activation) or `ops.tanh(z_c)`.
 
@@ -18,13 +24,15 @@ class CodePrinter(EqPrinter):
     `Attribute` is a weight the cell holds, printed `<owner>.<name>`: `self.` in the cell's
     methods, `cell.` in the layer's."""
 
-    def __init__(self, dialect: Dialect, owner: str, exposed: Mapping[str, str]):
+    def __init__(self, dialect: Dialect, owner: str, exposed: Mapping[str, str], constants=frozenset()):
         missing = set(FUNCTIONS) - set(dialect.functions)
         if missing:
             raise PrinterError(f"the {dialect.target} dialect has no code for {', '.join(sorted(missing))}")
         functions = {f: f"{owner}.{arg}({{}})" for f, arg in exposed.items()}
         super().__init__({}, {**dialect.functions, **functions})
         self.owner, self.dialect = owner, dialect
+        self.constants = frozenset(constants)  # attributes holding the spec's constants (plain numbers)
+        self.exposed = frozenset(exposed)
 
     def _print_Symbol(self, expr):
         return expr.name
@@ -65,6 +73,11 @@ class CodePrinter(EqPrinter):
 
     def _print_ElementwiseBase(self, expr):
         name = type(expr).__name__
+        if (all(s.name in self.constants for s in expr.free_symbols) and name in NUMPY_FUNCTIONS
+                and name not in self.exposed):
+            # a function of constants only (`sqrt(d)`): a number, computed in float64 by numpy,
+            # which every backend takes in the dtype of the tensor it meets
+            return NUMPY_FUNCTIONS[name].format(*(self._print(a) for a in expr.args))
         if name not in self._functions:
             raise PrinterError(f"{type(self).__name__} has no function {name!r}")
         return self._functions[name].format(*(self._print(a) for a in expr.args))

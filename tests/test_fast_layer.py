@@ -1,7 +1,9 @@
 """The generated full-sequence layer equals `RNN(cell)`: outputs, final states and gradients,
 for every shipped spec, with masks, go_backwards and dropout; the parallel scan equals the loop.
 
-Backend-agnostic: tests/test_backends.py runs this file again under JAX and PyTorch."""
+Backend-agnostic: tests/test_backends.py runs this file again under JAX and PyTorch. The classic
+cells (tests/classic_references.py CLASSIC_SPECS) run one case of each test by default and every
+case under `pytest -m slow`."""
 import sys
 
 import numpy as np
@@ -11,10 +13,30 @@ keras = pytest.importorskip("keras")
 from keras import ops  # noqa: E402
 
 import eqcell  # noqa: E402
+from classic_references import CLASSIC_SPECS  # noqa: E402
 from conftest import SHIPPED  # noqa: E402
 from helpers import assert_close, loss_and_grads  # noqa: E402
 
 SCAN_SPECS = [p.stem for p in SHIPPED if eqcell.analyze(p).scan is not None]
+
+
+def slow_for_classic(spec, *rest, default=False):
+    """A parameter set: the classic cells (tests/test_zoo_classic.py checks them against their
+    papers by default) run it only under `pytest -m slow`, unless it is their `default` case."""
+    values = (spec, *rest)
+    if spec in CLASSIC_SPECS and not default:
+        return pytest.param(*values, marks=pytest.mark.slow)
+    return pytest.param(*values)
+
+
+def features(spec, wanted, units):
+    """`wanted` input features, or `units` for a cell that needs input_dim == units (a highway term)."""
+    return units if eqcell.analyze(spec).square_input else wanted
+
+
+def size_args(spec):
+    """Values for the spec's named sizes (`sizes: {r: proj_units}`), constructor arguments."""
+    return {name: 3 for name in eqcell.analyze(spec).sizes}
 
 
 def classes(spec):
@@ -26,9 +48,10 @@ def build_pair(spec, units, timesteps, features, masked, **rnn_kwargs):
     cell, layer = classes(spec)
     inputs = keras.Input((timesteps, features))
     seq = keras.layers.Masking(0.0)(inputs) if masked else inputs
-    reference = keras.Model(inputs, keras.layers.RNN(cell(units), return_sequences=True, return_state=True,
-                                                     **rnn_kwargs)(seq))
-    fast = keras.Model(inputs, layer(units, return_sequences=True, return_state=True, **rnn_kwargs)(seq))
+    reference = keras.Model(inputs, keras.layers.RNN(cell(units, **size_args(spec)), return_sequences=True,
+                                                     return_state=True, **rnn_kwargs)(seq))
+    fast = keras.Model(inputs, layer(units, return_sequences=True, return_state=True, **size_args(spec),
+                                     **rnn_kwargs)(seq))
     rng = np.random.default_rng(7)
     weights = [rng.standard_normal(w.shape).astype("float32") * 0.5 for w in reference.get_weights()]
     reference.set_weights(weights)
@@ -52,15 +75,16 @@ VARIANTS = {"plain": (9, 4), "go_backwards": (9, 4), "masked": (9, 4), "long": (
             "many_units": (40, 4), "many_units_masked_backwards": (40, 4)}
 
 
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
-@pytest.mark.parametrize("spec", [p.stem for p in SHIPPED])
+@pytest.mark.parametrize(("spec", "variant"), [
+    slow_for_classic(p.stem, variant, default=variant == "masked") for p in SHIPPED for variant in sorted(VARIANTS)])
 def test_layer_equals_rnn_of_cell(spec, variant):
     masked = "masked" in variant
     kwargs = {"go_backwards": True} if "backwards" in variant else {}
-    timesteps, features = VARIANTS[variant]
+    timesteps, wanted = VARIANTS[variant]
     units = 20 if "many_units" in variant else 5
-    reference, fast = build_pair(spec, units, timesteps, features, masked, **kwargs)
-    x = data(3, timesteps, features, masked)
+    width = features(spec, wanted, units)
+    reference, fast = build_pair(spec, units, timesteps, width, masked, **kwargs)
+    x = data(3, timesteps, width, masked)
     for got, want in zip(fast(x), reference(x)):
         assert_close(ops.convert_to_numpy(got), ops.convert_to_numpy(want), f"{spec} {variant} forward")
     for got, want in zip(loss_and_grads(fast, x), loss_and_grads(reference, x)):
@@ -69,7 +93,7 @@ def test_layer_equals_rnn_of_cell(spec, variant):
 
 @pytest.mark.parametrize("spec", [p.stem for p in SHIPPED])
 def test_same_weights_and_config_as_rnn_of_cell(spec):
-    reference, fast = build_pair(spec, 3, 4, 2, False)
+    reference, fast = build_pair(spec, 3, 4, features(spec, 2, 3), False)
     assert [w.shape for w in fast.get_weights()] == [w.shape for w in reference.get_weights()]
     layer = fast.layers[-1]
     config = layer.get_config()
@@ -81,9 +105,10 @@ def test_same_weights_and_config_as_rnn_of_cell(spec):
 @pytest.mark.parametrize("spec", [p.stem for p in SHIPPED])
 def test_dropout_in_training_uses_one_mask_per_sequence(spec):
     cell_cls, layer_cls = classes(spec)
-    x = data(4, 6, 3, False)
-    args = dict(return_sequences=True, dropout=0.5, recurrent_dropout=0.3, seed=11)
-    reference = keras.layers.RNN(cell_cls(4, dropout=0.5, recurrent_dropout=0.3, seed=11), return_sequences=True)
+    x = data(4, 6, features(spec, 3, 4), False)
+    args = dict(return_sequences=True, dropout=0.5, recurrent_dropout=0.3, seed=11, **size_args(spec))
+    reference = keras.layers.RNN(cell_cls(4, dropout=0.5, recurrent_dropout=0.3, seed=11, **size_args(spec)),
+                                 return_sequences=True)
     fast = layer_cls(4, **args)
     reference(x)
     fast(x)
@@ -95,19 +120,20 @@ def test_dropout_in_training_uses_one_mask_per_sequence(spec):
 
 
 @pytest.mark.skipif(not SCAN_SPECS, reason="no shipped spec is state-linear")
-@pytest.mark.parametrize("timesteps", [1, 7, 300, 4096])
-@pytest.mark.parametrize("spec", SCAN_SPECS)
+@pytest.mark.parametrize(("spec", "timesteps"), [
+    slow_for_classic(spec, timesteps, default=timesteps == 7) for spec in SCAN_SPECS for timesteps in [1, 7, 300, 4096]])
 def test_parallel_scan_equals_sequential_loop(spec, timesteps):
     _, layer_cls = classes(spec)
     masked = True  # on JAX the scan outputs what Keras's JAX loop does at a masked step (states[0])
-    inputs = keras.Input((timesteps, 3))
+    width = features(spec, 3, 6)
+    inputs = keras.Input((timesteps, width))
     seq = keras.layers.Masking(0.0)(inputs) if masked else inputs
     outs = {}
-    x = data(3, timesteps, 3, masked, seed=timesteps)
+    x = data(3, timesteps, width, masked, seed=timesteps)
     for scan in (True, False):
         for backwards in (False, True):
             layer = layer_cls(6, return_sequences=True, return_state=True, go_backwards=backwards,
-                              parallel_scan=scan, seed=1)
+                              parallel_scan=scan, seed=1, **size_args(spec))
             model = keras.Model(inputs, layer(seq))
             if not outs:
                 weights = [np.random.default_rng(3).standard_normal(w.shape).astype("float32") * 0.5
@@ -127,18 +153,19 @@ def test_scan_reason_is_reported():
 
 
 @pytest.mark.skipif(not SCAN_SPECS, reason="no shipped spec is state-linear")
-@pytest.mark.parametrize("jit_compile", [False, True])
-@pytest.mark.parametrize("timesteps", [5, 40])
-@pytest.mark.parametrize("spec", SCAN_SPECS)
+@pytest.mark.parametrize(("spec", "timesteps", "jit_compile"), [
+    slow_for_classic(spec, timesteps, jit, default=(timesteps, jit) == (5, False))
+    for spec in SCAN_SPECS for timesteps in [5, 40] for jit in [False, True]])
 def test_scan_layer_trains_in_a_compiled_model(spec, timesteps, jit_compile):
     """The scan keeps static shapes (a Dense after it builds) and compiles under XLA."""
     if jit_compile and keras.backend.backend() == "torch":
         pytest.skip("jit_compile is not the torch backend's default path")
     _, layer_cls = classes(spec)
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((timesteps, 3)), layer_cls(4), keras.layers.Dense(1)])
+    width = features(spec, 3, 4)
+    model = keras.Sequential([keras.Input((timesteps, width)), layer_cls(4, **size_args(spec)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse", jit_compile=jit_compile)
-    x, y = data(8, timesteps, 3, False), np.ones((8, 1), "float32")
+    x, y = data(8, timesteps, width, False), np.ones((8, 1), "float32")
     losses = [float(model.train_on_batch(x, y)) for _ in range(3)]
     assert all(np.isfinite(losses)) and losses[-1] < losses[0]
     assert model.predict_on_batch(x).shape == (8, 1)

@@ -96,8 +96,10 @@ def _value(fw, name, default, k):
         return not default
     if isinstance(default, str):  # an activation
         return next(a for a in ACTIVATIONS if a != default)
-    if isinstance(default, int) or default is inspect.Parameter.empty:  # a size (sizes:)
+    if isinstance(default, int) or default is inspect.Parameter.empty:  # a size (sizes:), an int constant
         return 3
+    if isinstance(default, float):  # a constant (constants:), JANET's beta
+        return default + 0.5
     raise AssertionError(f"no non-default value known for constructor argument {name}={default!r}")
 
 
@@ -172,7 +174,9 @@ def test_cell_config_round_trip(spec, target):
     assert config["units"] == U and config["name"] == "my_cell"
     for name in args:
         assert name in config, f"get_config lacks {name}"
-    assert config["use_bias"] is False and config["dropout"] == 0.2 and config["seed"] == 1234
+    # a cell whose biases are not added to a fused product (LN-LSTM, SRU) has no use_bias
+    assert config.get("use_bias") is (False if "use_bias" in args else None)
+    assert config["dropout"] == 0.2 and config["seed"] == 1234
 
     again = cell_class.from_config(config)
     assert type(again) is cell_class

@@ -13,7 +13,7 @@ import sympy
 
 from . import nodes
 from .analysis.fusion import fuse
-from .analysis.lowering import Lowered, lower, state_size
+from .analysis.lowering import Heads, Lowered, lower
 from .analysis.naming import ModuleNames, Names, choose_names
 from .analysis.recurrence import find_recurrence, linear_states
 from .analysis.roles import classify
@@ -34,16 +34,22 @@ def analyze(spec: Spec, module: ModuleNames) -> CellIR:
     fusion = fuse(spec, structure, roles, shapes)
     initial = _initial_states(spec, structure)
     lowered = lower(spec, structure, roles, shapes, fusion, initial)
-    recurrence = find_recurrence(structure, lowered, frozenset(shapes.matrix))
+    recurrence = find_recurrence(structure, lowered, frozenset(shapes.matrix), spec.heads is not None)
+    heads = Heads(spec.heads is not None)
+    if heads.on:
+        _check_input_per_head(structure, lowered)
     activations = _exposed_activations(spec, structure)
     dropout = (RecurrentDropout(nodes.prev(structure.output).name,
                                 nodes.local(f"{structure.output}{nodes.PREV_MARK}_dp").name)
                if lowered.recurrent_operand else None)
     generated = _generated_locals(lowered) + ([dropout.masked] if dropout else [])
+    heads_arg = (spec.heads.arg.value,) if spec.heads else ()
     names = choose_names(structure, [(w.name, w.kind, w.arg) for w in lowered.weights], generated,
-                         shapes.sizes, [a.arg for a in activations], spec.name.value, _layer_name(spec), module)
-    states = tuple(State(s, names.local[s], names.local[nodes.prev(s).name], state_size(shapes, s), initial[s],
-                         shapes.matrix.get(s)) for s in structure.states)
+                         shapes.sizes + heads_arg, [a.arg for a in activations], spec.name.value, _layer_name(spec),
+                         module)
+    states = tuple(State(s, names.local[s], names.local[nodes.prev(s).name], heads.state_size(shapes, s), initial[s],
+                         tuple(heads.size(d) for d in shapes.matrix[s]) if s in shapes.matrix else None,
+                         heads.state_shape(shapes, s)) for s in structure.states)
     return _Renamed(names).cell(CellIR(
         name=spec.name.value, layer=_layer_name(spec), description=spec.description.strip(),
         digest=_digest(spec, lowered), input=structure.input, input_local=structure.input,
@@ -55,7 +61,20 @@ def analyze(spec: Spec, module: ModuleNames) -> CellIR:
         square_input=shapes.square_input, scan=linear_states(recurrence, states), scan_reason=recurrence.reason,
         projected=lowered.projected, has_bias=any(w.optional for w in lowered.weights),
         recurrent_dropout=dropout,
-        constants=tuple(Constant(key.value, key.value, value.value) for key, value in spec.constants)))
+        constants=tuple(Constant(key.value, key.value, value.value) for key, value in spec.constants),
+        heads=heads_arg[0] if heads_arg else None, heads_default=spec.heads.default.value if spec.heads else 1))
+
+
+def _check_input_per_head(structure: Structure, lowered: Lowered) -> None:
+    """With heads, the input is read through matrices only (each head's W x_t reads all of x_t)."""
+    x = sympy.Symbol(structure.input)
+    for step in lowered.steps:
+        if isinstance(step, Statement) and x in step.expr.free_symbols:
+            refs = [r for r in structure.equation(step.variable).refs if r.name == structure.input]
+            ref = refs[-1] if refs else None  # the last: the one read element-wise, as a rule
+            raise SpecError(f"with heads, {structure.input}_t is read through matrices only (W {structure.input}_t)",
+                            ref.span if ref else step.span,
+                            f"project it first (u_t = W_u {structure.input}_t) and use u_t element-wise")
 
 
 def _layer_name(spec: Spec) -> str:
@@ -107,6 +126,8 @@ def _digest(spec: Spec, lowered: Lowered) -> str:
         "initial_state": [[k.value, v.value] for k, v in spec.initial_state],
         "sizes": [[k.value, v.value] for k, v in spec.sizes],
     }
+    if spec.heads:
+        content["heads"] = [spec.heads.arg.value, spec.heads.default.value]
     if spec.constants:  # only when present: a spec without them keeps the hash it had
         content["constants"] = [[k.value, v.value] for k, v in spec.constants]
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:12]
@@ -128,14 +149,19 @@ class _Renamed:
             return e.xreplace(self.symbols)
 
     def dim(self, d: Dim) -> Dim:
-        return Dim(tuple((c, self.sizes.get(n, n)) for c, n in d.terms))
+        return Dim(tuple((c, self.size(n)) for c, n in d.terms))
 
     def size(self, s: str) -> str:
-        return self.sizes.get(s, s)
+        """A size as a name in code; composite sizes (`h*units/h*key_units/h`) part by part."""
+        return "*".join("/".join(self.sizes.get(piece, piece) for piece in part.split("/"))
+                        for part in s.split("*"))
 
     def cell(self, ir: CellIR) -> CellIR:
         n, local, attribute = self.names, self.names.local, self.names.attribute
-        states = tuple(s._replace(size=self.size(s.size)) for s in ir.states)
+        states = tuple(s._replace(size=self.size(s.size),
+                                  matrix=None if s.matrix is None else tuple(self.size(d) for d in s.matrix),
+                                  shape=None if s.shape is None else tuple(self.size(d) for d in s.shape))
+                       for s in ir.states)
         by_name = {s.name: s for s in states}
         steps = []
         for step in ir.steps:
@@ -154,10 +180,12 @@ class _Renamed:
                                      partial=local[step.partial] if step.partial else None))
         weights = tuple(w._replace(name=attribute[w.name], arg=n.argument[w.name],
                                 shape=tuple(self.dim(d) for d in w.shape),
+                                view=None if w.view is None else tuple(self.dim(d) for d in w.view),
                                 slices=tuple(s._replace(start=self.dim(s.start), stop=self.dim(s.stop)) for s in w.slices))
                         for w in ir.weights)
         params = tuple(p._replace(weight=attribute[p.weight], shape=tuple(self.size(s) for s in p.shape),
-                               start=self.dim(p.start), stop=self.dim(p.stop)) for p in ir.params)
+                               start=self.dim(p.start), stop=self.dim(p.stop),
+                               view=None if p.view is None else tuple(self.dim(d) for d in p.view)) for p in ir.params)
         scan = None if ir.scan is None else tuple(
             LinearState(by_name[lin.state.name], self.expr(lin.decay), self.expr(lin.drive)) for lin in ir.scan)
         dropout = ir.recurrent_dropout
@@ -168,4 +196,5 @@ class _Renamed:
             sizes=tuple(n.size[s] for s in ir.sizes), projected=tuple(local[p] for p in ir.projected),
             recurrent_dropout=None if dropout is None else RecurrentDropout(local[dropout.prev],
                                                                             local[dropout.masked]),
-            constants=tuple(c._replace(arg=n.constant[c.name]) for c in ir.constants))
+            constants=tuple(c._replace(arg=n.constant[c.name]) for c in ir.constants),
+            heads=n.size[ir.heads] if ir.heads else None)

@@ -113,7 +113,6 @@ NOT_YET: dict[str, tuple[str, str, str]] = {
     "input_prev": ("reading the input at t-1 (`x_{t-1}`)", "is",
                    "for now keep it in a state: add `xprev_t = x_t` and read xprev_{t-1} "
                    "(the cell then needs input_dim == units)"),
-    "heads": ("`heads`", "is", ""),
     "vectors": ("`vectors`", "is", ""),
 }
 

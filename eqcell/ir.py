@@ -60,6 +60,8 @@ class State(NamedTuple):
     size: str          # "units" or a named size; a matrix state flattened: "units*key_units"
     initial: str       # "zeros", "ones", "learned" or a number as text
     matrix: tuple[str, str] | None = None   # a matrix state's (rows, columns) inside the step
+    shape: tuple[str, ...] | None = None    # its shape inside the step (batch excluded) when not as passed:
+                                            # ("h", "units/h") per head, (rows, columns) for a matrix
 
 
 class Param(NamedTuple):
@@ -73,6 +75,8 @@ class Param(NamedTuple):
     start: Dim                   # column slice [start, stop) in the weight's last axis
     stop: Dim
     initializer: str | None      # set in the spec, else None (the weight's default)
+    view: tuple[Dim, ...] | None = None   # with heads: the weight reshaped so that [..., start:stop] is the parameter
+    axes: tuple[int, ...] | None = None   # with heads: that slice transposed to the paper's (heads, rows, columns)
 
 
 class InitSlice(NamedTuple):
@@ -96,6 +100,7 @@ class Weight(NamedTuple):
     slices: tuple[InitSlice, ...]  # empty: one initializer for the whole weight
     optional: bool               # dropped when use_bias=False
     rows: int                    # stacked bias rows (0: not stacked)
+    view: tuple[Dim, ...] | None = None   # with heads: its head-major view (columns per head last)
 
 
 class Operand(NamedTuple):
@@ -182,3 +187,5 @@ class CellIR(NamedTuple):
     has_bias: bool                         # a `use_bias` argument applies
     recurrent_dropout: RecurrentDropout | None
     constants: tuple[Constant, ...] = ()
+    heads: str | None = None                # the constructor argument holding the number of heads
+    heads_default: int = 1

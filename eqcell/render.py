@@ -88,6 +88,7 @@ class Context(NamedTuple):
     uses_input_dim_in_layout: bool
     uses_flat_matmul: bool                          # project_inputs or the scan multiplies whole sequences
     first_state_is_output_shaped: bool              # Keras's JAX loop can output the first state at a masked step
+    heads: str                                      # the number of heads' argument, or ""
 
 
 def templates_dir() -> Path:
@@ -171,15 +172,32 @@ def snake_case(name: str) -> str:
     return "".join(out)
 
 
+def size_scope(ir: CellIR, owner: str) -> dict[str, str]:
+    """Each size name as code: `units` -> `self.units`; with heads, `h` the number of heads and
+    `units/h` one head's share."""
+    scope = {"units": f"{owner}.units", "1": "1", **{s: f"{owner}.{s}" for s in ir.sizes if s != ir.heads}}
+    if ir.heads:
+        heads = f"{owner}.{ir.heads}"
+        scope.update({f"{name}/h": f"{code} // {heads}" for name, code in list(scope.items()) if name != "1"})
+        scope["h"] = heads
+    return scope
+
+
 def build_context(ir: CellIR, dialect: Dialect) -> Context:
-    scope = {"units": "self.units", "input_dim": "input_dim", "1": "1", **{s: f"self.{s}" for s in ir.sizes}}
+    scope = {**size_scope(ir, "self"), "input_dim": "input_dim"}
     exposed = {a.function: a.arg for a in ir.activations}
     constants = {k.arg for k in ir.constants}
-    printer = CodePrinter(dialect, "self", exposed, constants)
+    printer = CodePrinter(dialect, "self", exposed, constants, size_scope(ir, "self"))
 
-    args = [Arg("units", "", "Positive integer, dimensionality of the output space (`units` in the shapes below).")]
+    args = [Arg("units", "", "Positive integer, dimensionality of the output space (`units` in the shapes below)"
+                             + (", all heads together." if ir.heads else "."))]
     for s in ir.sizes:
-        args.append(Arg(s, "", f"Positive integer, the size named `{s}` in the shapes below."))
+        if s != ir.heads:
+            args.append(Arg(s, "", f"Positive integer, the size named `{s}` in the shapes below"
+                                   + (", all heads together." if ir.heads else ".")))
+    if ir.heads:
+        args.append(Arg(ir.heads, str(ir.heads_default), "Positive integer, the number of heads (`h` in the shapes "
+                                                           "below); it divides `units` and every other size."))
     for a in ir.activations:
         args.append(Arg(a.arg, f'"{a.default}"', f"Activation function replacing `{a.function}` in the equations "
                                                   f"(default: `{a.default}`)."))
@@ -198,7 +216,8 @@ def build_context(ir: CellIR, dialect: Dialect) -> Context:
              Arg("seed", "None", "Random seed for dropout.")]
 
     project_lines, step_lines = _sections(ir, printer, dialect)
-    scan_lines = _scan_lines(ir, CodePrinter(dialect, "cell", exposed, constants), dialect) if dialect.scan else ()
+    scan_lines = (_scan_lines(ir, CodePrinter(dialect, "cell", exposed, constants, size_scope(ir, "cell")), dialect)
+                  if dialect.scan else ())
     state_sizes = [Dim.of(s.size).code(scope) for s in ir.states]
     single = dialect.single_state_bare and len(state_sizes) == 1
     dropout = ir.recurrent_dropout
@@ -211,7 +230,8 @@ def build_context(ir: CellIR, dialect: Dialect) -> Context:
         activations=tuple((a.arg, a.default) for a in ir.activations),
         constants=tuple(k.arg for k in ir.constants),
         weight_args=tuple(w.arg for w in ir.weights),
-        sizes=ir.sizes, has_bias=ir.has_bias,
+        sizes=tuple(s for s in ir.sizes if s != ir.heads), has_bias=ir.has_bias,
+        heads=ir.heads or "",
         state_size=state_sizes[0] if single else "[" + ", ".join(state_sizes) + "]",
         output_size=scope[ir.output_size],
         square_input=ir.square_input,
@@ -236,7 +256,8 @@ def build_context(ir: CellIR, dialect: Dialect) -> Context:
         initial_states=tuple(_initial_state(s, ir.weights, scope, dialect) for s in ir.states),
         symbol_layout=_symbol_layout(ir, scope),
         uses_layer_norm=ir.uses_layer_norm,
-        uses_input_dim_in_layout=any("input_dim" in d for p in ir.params for d in (p.start.text(), p.stop.text())),
+        uses_input_dim_in_layout=any("input_dim" in d.text() for p in ir.params
+                                     for d in (p.start, p.stop, *(p.view or ()))),
         uses_flat_matmul=dialect.sequence_matmul != dialect.matmul and _multiplies_sequences(ir),
         first_state_is_output_shaped=ir.states[0].size == ir.output_size,
     )
@@ -275,10 +296,10 @@ def _unpack(ir: CellIR, dialect: Dialect, scope) -> str:
         line = f"{', '.join(prevs)} = states  # {comment}"
     lines = [line]
     for s in ir.states:
-        if s.matrix:
-            rows, cols = (Dim.of(d).code(scope) for d in s.matrix)
-            shape = f"(-1, {rows}, {cols})" if dialect.target == "keras" else f"[-1, {rows}, {cols}]"
-            lines.append(f"{s.prev} = {dialect.reshape.format(s.prev, shape)}  # {s.name} is kept flattened")
+        if s.shape:
+            shape = dialect.shape.format(", ".join(["-1"] + [Dim.of(d).code(scope) for d in s.shape]))
+            why = "per head" if ir.heads else "kept flattened"
+            lines.append(f"{s.prev} = {dialect.reshape.format(s.prev, shape)}  # {s.name} is {why}")
     return "\n        ".join(lines)
 
 
@@ -287,14 +308,16 @@ def _returns(ir: CellIR, dialect: Dialect, scope) -> str:
     A matrix state goes back flattened, row-major."""
     names = []
     for s in ir.states:
-        if s.matrix:
-            size = Dim.of(s.size).code(scope)
-            names.append(dialect.reshape.format(s.local, f"(-1, {size})" if dialect.target == "keras" else f"[-1, {size}]"))
+        if s.shape:
+            names.append(dialect.reshape.format(s.local, dialect.shape.format(f"-1, {Dim.of(s.size).code(scope)}")))
         else:
             names.append(s.local)
+    output = _output_local(ir)
+    if ir.heads:  # the heads' outputs side by side
+        output = dialect.reshape.format(output, dialect.shape.format(f"-1, {Dim.of(ir.output_size).code(scope)}"))
     if dialect.single_state_bare and len(names) == 1:
-        return f"{_output_local(ir)}, [{names[0]}] if {dialect.is_nested} else {names[0]}"
-    return f"{_output_local(ir)}, [{', '.join(names)}]"
+        return f"{output}, [{names[0]}] if {dialect.is_nested} else {names[0]}"
+    return f"{output}, [{', '.join(names)}]"
 
 
 def _sections(ir: CellIR, printer: CodePrinter, dialect: Dialect) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -341,20 +364,29 @@ def _product_lines(ir: CellIR, step: Product, operands, target: str, start: str 
         members = [p.name for p in ir.params if p.weight == bias and p.row == index]
         parts.append(f"{bias}{row} = [{' | '.join(members)}]")
     lines = ["", "# " + ", ".join(parts)]
+    heads = f"{owner}.{ir.heads}" if ir.heads else ""
     for i, op in enumerate(operands):
         product = matmul.format(printer.doprint(op.expr), f"{owner}.{op.weight}")
+        if heads and op.dropout == "input":  # all of x_t, each head's columns side by side
+            product = f"_split_heads({product}, {heads})"
+        elif heads:  # a per-head value times its head's block of a block-diagonal weight
+            product = dialect.heads_matmul.format(printer.doprint(op.expr), f"{owner}.{op.weight}")
         if i == 0:
             lines.append(f"{target} = {start} + {product}" if start else f"{target} = {product}")
         else:
             lines.append(f"{target} = {target} + {product}")
     if biases:
         lines.append(f"if {owner}.use_bias:")
-        lines += [f"    {target} = {target} + {owner}.{bias}{row}" for bias, row, _ in biases]
+        for bias, row, _ in biases:
+            value = f"{owner}.{bias}{row}"
+            if heads:
+                value = dialect.reshape.format(value, dialect.shape.format(f"{heads}, -1"))
+            lines.append(f"    {target} = {target} + {value}")
     if split and len(step.slots) > 1:
         if len({w.text() for w in step.widths}) == 1:
             how = str(len(step.slots))
         else:
-            scope = {"units": f"{owner}.units", **{s: f"{owner}.{s}" for s in ir.sizes}}
+            scope = size_scope(ir, owner)
             if dialect.split_at_indices:
                 cuts, acc = [], Dim(())
                 for w in step.widths[:-1]:
@@ -387,16 +419,19 @@ def _projected_width(ir: CellIR) -> str:
         if isinstance(step, Statement):
             widths[step.target] = Dim.of(step.size)
         else:
-            widths.update(zip(step.slots, step.widths))
+            step_widths = step.widths
+            if ir.heads:  # per head: the heads' share of every width together
+                step_widths = tuple(Dim(tuple((c, f"h*{n}" if n else "h") for c, n in w.terms)) for w in step.widths)
+            widths.update(zip(step.slots, step_widths))
             if step.partial:
                 total = Dim(())
-                for w in step.widths:
+                for w in step_widths:
                     total = total.plus(w)
                 widths[step.partial] = total
     total = Dim(())
     for name in ir.projected:
         total = total.plus(widths[name])
-    scope = {"units": "cell.units", "input_dim": "sequences.shape[-1]", **{s: f"cell.{s}" for s in ir.sizes}}
+    scope = {**size_scope(ir, "cell"), "input_dim": "sequences.shape[-1]"}
     return total.code(scope)
 
 
@@ -453,8 +488,12 @@ def _symbol_layout(ir: CellIR, scope) -> tuple[str, ...]:
     lines = []
     for p in ir.params:
         row = "None" if p.row is None else str(p.row)
-        lines.append(f'"{p.name}": ("{p.weight}", {row}, {p.start.code(layout_scope)}, '
-                     f'{p.stop.code(layout_scope)}, {p.role == "matrix"}),')
+        where = f'"{p.name}": ("{p.weight}", {row}, {p.start.code(layout_scope)}, {p.stop.code(layout_scope)}, '
+        if ir.heads:  # the weight seen head by head, then the slice in the paper's orientation
+            view = "None" if p.view is None else "(" + ", ".join(d.code(layout_scope) for d in p.view) + ")"
+            lines.append(where + f"{view}, {p.axes}),")
+        else:
+            lines.append(where + f"{p.role == 'matrix'}),")
     return tuple(lines)
 
 

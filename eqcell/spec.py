@@ -19,8 +19,8 @@ from .errors import NOT_YET, Span, SpecError, describe_char, did_you_mean, not_y
 MAX_BYTES = 1 << 20
 FORMAT_VERSIONS = (1, 2)  # 2 is current; 1 is still read and means the same
 KEYS = ("eqcell", "name", "layer", "description", "input", "output", "states", "equations",
-        "activations", "initializers", "layout", "initial_state", "sizes", "constants")
-KEYS_NOT_YET = ("heads", "vectors")  # keys of format 2 this version does not read yet
+        "activations", "initializers", "layout", "initial_state", "sizes", "constants", "heads")
+KEYS_NOT_YET = ("vectors",)  # keys of format 2 this version does not read yet
 # What YAML's reader refuses (and what a double-quoted escape can still smuggle into a value):
 # control characters other than tab and line ends, surrogates and the noncharacters U+FFFE/U+FFFF.
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
@@ -99,6 +99,14 @@ class Spec(NamedTuple):
     sizes: tuple[tuple[Located, Located], ...]
     text: str
     constants: tuple[tuple[Located, Located], ...] = ()   # name -> its default, a number
+    heads: "Heads | None" = None                          # the equations describe one head of several
+
+
+class Heads(NamedTuple):
+    """`heads: 4` or `heads: {arg: num_heads, default: 4}`: a constructor argument."""
+
+    arg: Located
+    default: Located
 
 
 class _Loader(yaml.SafeLoader):
@@ -405,6 +413,8 @@ def _build(file: str, text: str) -> Spec:
                             f"a constant is a fixed number, e.g. {key.value}: 0.5")
         constants.append((key, Located(number, value.span)))
 
+    heads = _heads(fields["heads"], scalar, identifier, mapping, fail) if "heads" in fields else None
+
     layout = []
     if "layout" in fields:
         for k, v in mapping(fields["layout"][1], "`layout`"):
@@ -415,7 +425,30 @@ def _build(file: str, text: str) -> Spec:
 
     return Spec(file, version, name, layer, description, input_, output, states, equations,
                 span_of(eq_node.start_mark), tuple(activations), initializers, tuple(layout),
-                initial_state, sizes, text, tuple(constants))
+                initial_state, sizes, text, tuple(constants), heads)
+
+
+def _heads(field, scalar, identifier, mapping, fail) -> Heads:
+    """`heads: 4` is `heads: {arg: num_heads, default: 4}`: the number of heads is a constructor
+    argument, as Keras's MultiHeadAttention takes `num_heads`."""
+    _, node = field
+    hint = "write `heads: 4`, or `heads: {arg: num_heads, default: 4}`"
+    if isinstance(node, yaml.MappingNode):
+        entries = {k.value: (k, v) for k, v in mapping(node, "`heads`")}
+        for k, (knode, _) in entries.items():
+            if k not in ("arg", "default"):
+                fail(f"unknown key {k!r} in `heads`", knode, did_you_mean(k, ("arg", "default")) or hint)
+        if "default" not in entries:
+            fail("`heads` needs a `default` number of heads", node, hint)
+        default = scalar(entries["default"][1], "the default number of heads", (int,), hint)
+        arg = (identifier(entries["arg"][1], "the `heads` argument") if "arg" in entries
+               else Located("num_heads", default.span))
+    else:
+        default = scalar(node, "`heads`", (int,), hint)
+        arg = Located("num_heads", default.span)
+    if isinstance(default.value, bool) or default.value < 1:
+        raise SpecError(f"`heads` must be a positive whole number, got {default.value!r}", default.span, hint)
+    return Heads(arg, default)
 
 
 def check_identifier(name: str, span: Span, what: str) -> None:

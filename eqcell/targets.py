@@ -28,6 +28,8 @@ class Dialect(NamedTuple):
     scan: bool                      # the layer has the parallel-scan path
     tensor: Mapping[str, str]       # explicit tensor node (eqcell.nodes) -> code; {0}, {1}: its arguments
     reshape: str                    # value, shape
+    shape: str                      # a shape literal from its comma-separated sizes
+    heads_matmul: str               # per-head values (..., heads, in) @ block-diagonal (heads, in, out)
 
 
 _COMMON = {"identity": "{}", "layer_norm": "_layer_norm({}, {}, {})"}
@@ -59,7 +61,7 @@ KERAS = Dialect(
         "AsRow": "ops.expand_dims({0}, -2)",
         "Eye": "ops.eye({0}, dtype={owner}.compute_dtype)",
         "Norm": "ops.norm({0}, axis=-1, keepdims=True)"}),
-    reshape="ops.reshape({}, {})")
+    reshape="ops.reshape({}, {})", shape="({})", heads_matmul='ops.einsum("...hi,hij->...hj", {}, {})')
 
 TF_KERAS = Dialect(
     target="tf-keras", template="tf_keras.py.j2", lib="tf_keras",
@@ -88,7 +90,7 @@ TF_KERAS = Dialect(
         "AsRow": "tf.expand_dims({0}, -2)",
         "Eye": "tf.eye({0}, dtype={owner}.compute_dtype)",
         "Norm": "tf.norm({0}, axis=-1, keepdims=True)"}),
-    reshape="tf.reshape({}, {})")
+    reshape="tf.reshape({}, {})", shape="[{}]", heads_matmul='tf.einsum("...hi,hij->...hj", {}, {})')
 
 DIALECTS = {d.target: d for d in (KERAS, TF_KERAS)}
 TARGETS = tuple(DIALECTS)

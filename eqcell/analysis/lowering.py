@@ -45,15 +45,16 @@ def lower(spec: Spec, structure: Structure, roles: Roles, shapes: Shapes, fusion
     overrides = _initializer_overrides(spec, structure)
     weights, params = _weights_and_params(spec, structure, roles, shapes, fusion, overrides, plain, initial)
     input_only = _InputOnly(structure, fusion, slots, rewrite, expressions, frozenset(shapes.matrix))
-    products = _products(structure, shapes, fusion, slots, targets, rewrite, input_only)
+    heads = Heads(spec.heads is not None)
+    products = _products(structure, shapes, fusion, slots, targets, rewrite, input_only, heads)
     statements, hoisted = {}, set()
     for name in structure.order:
         hoistable = sympy.Symbol(name) in input_only.known
         if hoistable:
             hoisted.add(name)
         eq = structure.equation(name)
-        statements[name] = Statement(name, name, expressions[name], text[name], hoistable, eq.span,
-                                     shapes.variable[name])
+        statements[name] = Statement(name, name, _per_head(expressions[name], heads), text[name], hoistable,
+                                     eq.span, shapes.variable[name])
     steps = _order_steps(structure, products, statements)
     return Lowered(tuple(steps), tuple(weights), tuple(params), tuple(expressions.items()), frozenset(hoisted),
                    _projected(structure, steps),
@@ -169,13 +170,52 @@ def _initializer_overrides(spec: Spec, structure: Structure) -> dict[str, str]:
     return overrides
 
 
-def _dims(shapes: Shapes, names) -> list[Dim]:
-    return [Dim.of(shapes.param[n][0]) for n in names]
+class Heads(NamedTuple):
+    """Where a cell with `heads:` keeps its values: every variable but the input per head, each
+    size of the equations split over the heads (`units` -> `units/h` features per head; a scalar
+    stays 1 per head). Fused weights lie head-major: a head's columns side by side."""
+
+    on: bool
+
+    def size(self, size: str) -> str:
+        """A size as one head has it."""
+        return f"{size}/h" if self.on and size not in ("1", "input_dim") else size
+
+    def total(self, size: str) -> Dim:
+        """A per-head size times the heads: `units` for `units/h`, `h` for a scalar."""
+        if not self.on:
+            return Dim.of(size)
+        return Dim(((1, "h"),)) if size == "1" else Dim.of(size)
+
+    def state_size(self, shapes: Shapes, name: str) -> str:
+        if name in shapes.matrix:
+            rows, cols = shapes.matrix[name]
+            return "*".join((["h"] if self.on else []) + [self.size(rows), self.size(cols)])
+        size = shapes.variable[name]
+        return "h" if self.on and size == "1" else size
+
+    def state_shape(self, shapes: Shapes, name: str) -> tuple[str, ...] | None:
+        """A state's shape inside the step (batch excluded) where it is not kept as it is passed."""
+        head = ("h",) if self.on else ()
+        if name in shapes.matrix:
+            return head + tuple(self.size(d) for d in shapes.matrix[name])
+        return head + (self.size(shapes.variable[name]),) if self.on else None
 
 
-def _columns(shapes: Shapes, names):
+def _dims(shapes: Shapes, names, heads: Heads = Heads(False)) -> list[Dim]:
+    return [Dim.of(heads.size(shapes.param[n][0])) for n in names]
+
+
+def _total(shapes: Shapes, names, heads: Heads) -> Dim:
+    out = Dim(())
+    for n in names:
+        out = out.plus(heads.total(shapes.param[n][0]))
+    return out
+
+
+def _columns(shapes: Shapes, names, heads: Heads = Heads(False)):
     start, out = Dim(()), []
-    for d in _dims(shapes, names):
+    for d in _dims(shapes, names, heads):
         out.append((start, start.plus(d)))
         start = start.plus(d)
     return out, start
@@ -208,21 +248,38 @@ def weight_arg(name: str) -> str:
 
 
 def _weights_and_params(spec, structure, roles, shapes, fusion: Fusion, overrides, plain, initial):
+    """The Keras weights and each parameter's place in them. With heads, a matrix on the input
+    is an ordinary (input_dim, units) kernel whose columns lie head-major, a matrix on a per-head
+    value is block-diagonal (heads, rows, columns), and every parameter reads back with a leading
+    head axis (`view`, then `axes` to the paper's orientation)."""
+    heads = Heads(spec.heads is not None)
+    H = Dim(((1, "h"),))
     weights: list[Weight] = []
     params: dict[str, Param] = {}
     for f in fusion.weights:
-        cols, width = _columns(shapes, f.members)
+        cols, width = _columns(shapes, f.members, heads)
         col_dim = shapes.param[f.members[0]][1]
-        default = "glorot_uniform" if f.name == "kernel" or f.operand == sympy.Symbol(structure.input) else "orthogonal"
-        weights.append(Weight(generated(f.name), weight_arg(f.name), "kernel", (Dim.of(col_dim), width), f.members,
+        on_input = f.operand == sympy.Symbol(structure.input)
+        default = "glorot_uniform" if f.name == "kernel" or on_input else "orthogonal"
+        view = axes = None
+        if not heads.on:
+            shape = (Dim.of(col_dim), width)
+        elif on_input:
+            shape, view, axes = (Dim.of(col_dim), _total(shapes, f.members, heads)), (Dim.of(col_dim), H, width), (1, 2, 0)
+        else:
+            shape, axes = (H, Dim.of(heads.size(col_dim)), width), (0, 2, 1)
+        weights.append(Weight(generated(f.name), weight_arg(f.name), "kernel", shape, f.members,
                               plain.doprint(f.operand), default, _init_slices(f.members, cols, overrides),
-                              False, 0))
+                              False, 0, view))
         for m, (a, b) in zip(f.members, cols):
-            params[m] = Param(m, "matrix", shapes.param[m], generated(f.name), None, a, b, overrides.get(m))
+            params[m] = Param(m, "matrix", _head_shape(heads, shapes.param[m]), generated(f.name), None, a, b,
+                              overrides.get(m), view, axes)
     with_bias = [f for f in fusion.weights if f.biases]
     made = set()
     for row, f in enumerate(with_bias):
-        cols, width = _columns(shapes, f.biases)
+        cols, width = _columns(shapes, f.biases, heads)
+        view = (H, width) if heads.on else None
+        total = _total(shapes, f.biases, heads)
         if f.bias_weight not in made:
             made.add(f.bias_weight)
             if fusion.stacked:
@@ -232,30 +289,38 @@ def _weights_and_params(spec, structure, roles, shapes, fusion: Fusion, override
                                          if any(k.value in g.biases for g in with_bias)),
                                     "initialize the whole bias with the bias_initializer argument")
                 weights.append(Weight(generated(f.bias_weight), weight_arg(f.bias_weight), "bias",
-                                      (Dim(((len(with_bias), ""),)), width),
+                                      (Dim(((len(with_bias), ""),)), total),
                                       tuple(b for g in with_bias for b in g.biases), "", "zeros", (), True,
-                                      len(with_bias)))
+                                      len(with_bias), view))
             else:
-                weights.append(Weight(generated(f.bias_weight), weight_arg(f.bias_weight), "bias", (width,), f.biases, "",
-                                      "zeros", _init_slices(f.biases, cols, overrides), True, 0))
+                weights.append(Weight(generated(f.bias_weight), weight_arg(f.bias_weight), "bias", (total,), f.biases, "",
+                                      "zeros", _init_slices(f.biases, cols, overrides), True, 0, view))
         for b, (a, c) in zip(f.biases, cols):
-            params[b] = Param(b, "bias", shapes.param[b], generated(f.bias_weight), row if fusion.stacked else None, a, c,
-                              overrides.get(b))
+            params[b] = Param(b, "bias", _head_shape(heads, shapes.param[b]), generated(f.bias_weight),
+                              row if fusion.stacked else None, a, c, overrides.get(b), view)
     for n in structure.params:
         if n in params:
             continue
         role = roles.role[n]
-        shape = tuple(Dim.of(size) for size in shapes.param[n])  # a vector, or a matrix used element-wise
+        # a vector, or a matrix used element-wise; with heads, one per head
+        shape = tuple(Dim.of(size) for size in _head_shape(heads, shapes.param[n]))
         weights.append(Weight(n, n, "vector", shape, (n,), "", "ones" if role == "gain" else "zeros",
                               (), False, 0))
-        params[n] = Param(n, "gain" if role == "gain" else "vector", shapes.param[n], n, None, Dim(()),
-                          shape[-1], overrides.get(n))
+        params[n] = Param(n, "gain" if role == "gain" else "vector", _head_shape(heads, shapes.param[n]), n, None,
+                          Dim(()), shape[-1], overrides.get(n))
     for s in structure.states:
         if initial[s] == "learned":
             name = f"initial_{s}"
-            weights.append(Weight(generated(name), name, "initial_state", (Dim.of(state_size(shapes, s)),), (s,), "",
-                                  "zeros", (), False, 0))
+            weights.append(Weight(generated(name), name, "initial_state", (Dim.of(heads.state_size(shapes, s)),), (s,),
+                                  "", "zeros", (), False, 0))
     return weights, [params[n] for n in structure.params]
+
+
+def _head_shape(heads: Heads, shape: tuple[str, ...]) -> tuple[str, ...]:
+    """A parameter's shape as `symbol_weights` gives it: with heads, a leading head axis."""
+    if not heads.on:
+        return shape
+    return ("h",) + tuple(heads.size(size) for size in shape)
 
 
 class _InputOnly:
@@ -287,7 +352,7 @@ class _InputOnly:
 
 
 def _products(structure: Structure, shapes: Shapes, fusion: Fusion, slots, targets, rewrite,
-              input_only: _InputOnly) -> list[Product]:
+              input_only: _InputOnly, heads: Heads = Heads(False)) -> list[Product]:
     fresh = _Fresh()
     fresh.taken = {nodes.local_hint(s) for ss in slots.values() for s in ss} | {nodes.local_hint(t) for t in targets.values()}
     with_bias = [f for f in fusion.weights if f.biases]
@@ -307,7 +372,7 @@ def _products(structure: Structure, shapes: Shapes, fusion: Fusion, slots, targe
         mixed = not hoistable and any(op.hoistable for op in operands)
         target = targets[gi]
         partial = fresh(f"{nodes.local_hint(target)}_x").name if mixed else None
-        widths = tuple(_dims(shapes, fusion.weights[group[0]].members))
+        widths = tuple(_dims(shapes, fusion.weights[group[0]].members, heads))
         out.append(Product(target.name, tuple(operands), tuple(s.name for s in slots[gi]), widths, hoistable,
                            partial))
     return out
@@ -391,3 +456,15 @@ def state_size(shapes: Shapes, name: str) -> str:
     if name in shapes.matrix:
         return "*".join(shapes.matrix[name])
     return shapes.variable[name]
+
+
+def _per_head(expr, heads: Heads):
+    """With heads, an identity matrix is one head's size (`I` in DeltaNet's update)."""
+    if not heads.on:
+        return expr
+    sizes = {node.args[0]: nodes.size_symbol(heads.size(nodes.size_of(node.args[0])))
+             for node in sympy.preorder_traversal(expr) if isinstance(node, nodes.Eye) and node.args}
+    if not sizes:
+        return expr
+    with evaluate(False):
+        return expr.xreplace(sizes)

@@ -22,7 +22,10 @@ class Recurrence(NamedTuple):
     reason: str
 
 
-def find_recurrence(structure: Structure, lowered: Lowered, matrices: frozenset[str] = frozenset()) -> Recurrence:
+def find_recurrence(structure: Structure, lowered: Lowered, matrices: frozenset[str] = frozenset(),
+                    heads: bool = False) -> Recurrence:
+    if heads:
+        return Recurrence(None, "a cell with heads: sequential (its parallel form is not written yet)")
     matrix_states = [s for s in structure.states if s in matrices]
     if matrix_states:
         return Recurrence(None, f"{matrix_states[0]} is a matrix state: sequential (its chunkwise-parallel form "

@@ -24,7 +24,8 @@ class CodePrinter(EqPrinter):
     `Attribute` is a weight the cell holds, printed `<owner>.<name>`: `self.` in the cell's
     methods, `cell.` in the layer's."""
 
-    def __init__(self, dialect: Dialect, owner: str, exposed: Mapping[str, str], constants=frozenset()):
+    def __init__(self, dialect: Dialect, owner: str, exposed: Mapping[str, str], constants=frozenset(),
+                 sizes: Mapping[str, str] | None = None):
         missing = set(FUNCTIONS) - set(dialect.functions)
         if missing:
             raise PrinterError(f"the {dialect.target} dialect has no code for {', '.join(sorted(missing))}")
@@ -33,6 +34,7 @@ class CodePrinter(EqPrinter):
         self.owner, self.dialect = owner, dialect
         self.constants = frozenset(constants)  # attributes holding the spec's constants (plain numbers)
         self.exposed = frozenset(exposed)
+        self.sizes = dict(sizes or {})  # size name -> code in the owner's scope (`units/h` with heads)
 
     def _print_Symbol(self, expr):
         return expr.name
@@ -67,9 +69,9 @@ class CodePrinter(EqPrinter):
     def _size(self, symbol) -> str:
         """A size as code in the owner's scope: `self.units`, `self.key_units // self.num_heads`."""
         size = nodes.size_of(symbol)
-        if size is None or size == "input_dim" or size.isdigit():
+        if size is None or size not in self.sizes:
             raise PrinterError(f"no code for the size {symbol}")
-        return " * ".join(f"{self.owner}.{part}" for part in size.split("*"))
+        return self.sizes[size]
 
     def _print_ElementwiseBase(self, expr):
         name = type(expr).__name__

@@ -47,9 +47,12 @@ class Dim(NamedTuple):
 
 
 def _product(sizes: dict[str, int], name: str) -> int:
+    """A size name's number: `units`, a product `h*units/h*key_units/h`, one head's `units/h`."""
     out = 1
     for part in name.split("*") if name else ():
-        out *= sizes[part] if not part.isdigit() else int(part)
+        base, _, per_head = part.partition("/")
+        value = sizes[base] if not base.isdigit() else int(base)
+        out *= value // sizes[per_head] if per_head else value
     return out
 
 

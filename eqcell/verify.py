@@ -195,10 +195,26 @@ class Interpreter:
     def step(self, params: dict[str, np.ndarray], x_t: np.ndarray,
              prev: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Every variable's value at step t, from the input x_t and the states' values at t-1
-        (matrix states flattened, as the cell passes them)."""
+        (matrix states flattened, as the cell passes them). With heads, each head is evaluated on
+        its own, from its own parameters (their leading axis) and its share of the states, and the
+        heads' values are laid side by side: what the spec format says heads are."""
+        if not self.ir.heads:
+            return self._one_head(params, x_t, prev)
+        heads = self.sizes["h"]
+        per_head = []
+        for h in range(heads):
+            params_h = {name: value[h] for name, value in params.items()}
+            prev_h = {name: value.reshape(value.shape[0], heads, -1)[:, h] for name, value in prev.items()}
+            per_head.append(self._one_head(params_h, x_t, prev_h))
+        return {name: np.stack([values[name] for values in per_head], axis=1).reshape(x_t.shape[0], -1)
+                for name in per_head[0]}
+
+    def _one_head(self, params: dict[str, np.ndarray], x_t: np.ndarray,
+                  prev: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         values: dict[str, _Value] = {}
         matrices = {s.name: s for s in self.ir.states if s.matrix}
-        param_kinds = {p.name: ("pm" if len(p.shape) == 2 and p.role != "matrix" else "p") for p in self.ir.params}
+        lead = 1 if self.ir.heads else 0  # a parameter's shape names its head axis first
+        param_kinds = {p.name: ("pm" if len(p.shape) - lead == 2 and p.role != "matrix" else "p") for p in self.ir.params}
 
         def read(name: str) -> "_Value":
             was = nodes.prev_of(name)
@@ -331,7 +347,9 @@ class Interpreter:
 def _size(name: str, sizes: dict[str, int]) -> int:
     out = 1
     for part in name.split("*"):  # a matrix state, flattened: rows * columns
-        out *= int(part) if part.isdigit() else sizes[part]
+        base, _, per_head = part.partition("/")  # `units/h`: one head's share
+        value = int(base) if base.isdigit() else sizes[base]
+        out *= value // sizes[per_head] if per_head else value
     return out
 
 
@@ -464,8 +482,12 @@ def fused_weights(ir: CellIR, params: dict[str, np.ndarray], sizes: dict[str, in
     (row `row` of a stacked bias). The adapter between the paper's parameters and Keras."""
     fused = {w.name: np.zeros(tuple(d.size(sizes) for d in w.shape)) for w in ir.weights}
     for p in ir.params:
-        value = params[p.name].T if p.role == "matrix" else params[p.name]
+        value = params[p.name].T if p.role == "matrix" and not ir.heads else params[p.name]
         place = fused[p.weight] if p.row is None else fused[p.weight][p.row]
+        if p.view is not None:  # with heads: the weight head by head (a view: writes go through)
+            place = place.reshape(tuple(d.size(sizes) for d in p.view))
+        if p.axes is not None:  # (heads, rows, columns) back to the weight's orientation
+            value = value.transpose(np.argsort(p.axes))
         place[..., p.start.size(sizes):p.stop.size(sizes)] = value
     for w in ir.weights:
         if w.kind == "initial_state":
@@ -770,14 +792,18 @@ class _Run:
         self.ir, self.subject, self.target, self.seed, self.echo = ir, subject, target, seed, echo
         self.fw = _Framework(target)
         self.interp = Interpreter(ir, target)
-        self.named_sizes = {name: 3 + i for i, name in enumerate(ir.sizes)}
+        self.heads = 2 if ir.heads else 1  # with heads: two, so that a mixed-up head shows
+        self.named_sizes = {name: self.heads * (2 + i) if ir.heads else 3 + i for i, name in enumerate(ir.sizes)}
+        if ir.heads:
+            self.named_sizes[ir.heads] = self.heads
         self.scan = target == "keras" and ir.scan is not None and subject.layer is not None \
             and "parallel_scan" in _init_args(subject.layer)
         self.report: Report | None = None
 
     # helpers ------------------------------------------------------------------------------
     def sizes(self, case: Case) -> dict[str, int]:
-        return {"units": case.units, "input_dim": case.input_dim, **self.named_sizes}
+        return {"units": case.units, "input_dim": case.input_dim, **self.named_sizes,
+                **({"h": self.heads} if self.ir.heads else {})}
 
     def dtype(self, case: Case) -> str:
         return case.dtype if self.fw.float64 else "float32"
@@ -835,10 +861,10 @@ class _Run:
     # the cases ----------------------------------------------------------------------------
     def cases(self) -> list[Case]:
         ir = self.ir
-        small = 5
+        small = 6 if ir.heads else 5
         square = ir.square_input
         narrow = lambda units: units if square else 3  # noqa: E731
-        wide_sizes = {"units": small, "input_dim": 1, **self.named_sizes}
+        wide_sizes = {"units": small, "input_dim": 1, "h": self.heads, **self.named_sizes}
         wide = small if square else 1 + sum(w.shape[-1].size(wide_sizes) for w in ir.weights if w.shape)
         cases = [
             Case("A", "short, default initial state", 6, narrow(small), small),
@@ -876,7 +902,8 @@ class _Run:
     def check_step(self):
         """The cell's one step, teacher-forced, and its initial state."""
         ir = self.ir
-        case = Case("step", "", 6, 5 if ir.square_input else 3, 5, seed=self.seed)
+        units = 6 if ir.heads else 5
+        case = Case("step", "", 6, units if ir.square_input else 3, units, seed=self.seed)
         sizes = self.sizes(case)
         self.interp.sizes = sizes
         rng = np.random.default_rng(case.seed)
@@ -1148,7 +1175,10 @@ class _Run:
             return sum(float(np.sum(v * w)) for v, w in zip(values, loss_weights)), trace.finite
 
         (up, finite_up), (down, finite_down) = loss(FD_EPS), loss(-FD_EPS)
-        numeric = (up - down) / (2 * FD_EPS)
+        (up2, _), (down2, _) = loss(FD_EPS / 2), loss(-FD_EPS / 2)
+        # central differences at eps and eps/2, Richardson-extrapolated: error O(eps^4), so that
+        # the steep curvature of exponential gates does not pass for a wrong gradient
+        numeric = (4 * (up2 - down2) / FD_EPS - (up - down) / (2 * FD_EPS)) / 3
         fused_direction = fused_weights(ir, direction, sizes)
         for name, (grads, gx, gi, path_text) in results.items():
             analytic = sum(float(np.sum(grads[k] * fused_direction[k])) for k in grads if k in fused_direction)

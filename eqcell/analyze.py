@@ -62,7 +62,18 @@ def analyze(spec: Spec, module: ModuleNames) -> CellIR:
         projected=lowered.projected, has_bias=any(w.optional for w in lowered.weights),
         recurrent_dropout=dropout,
         constants=tuple(Constant(key.value, key.value, value.value) for key, value in spec.constants),
-        heads=heads_arg[0] if heads_arg else None, heads_default=spec.heads.default.value if spec.heads else 1))
+        heads=heads_arg[0] if heads_arg else None, heads_default=spec.heads.default.value if spec.heads else 1,
+        value_shapes=tuple((v, _shape_text(shapes, heads, v)) for v in structure.variables)))
+
+
+def _shape_text(shapes, heads: Heads, name: str) -> str:
+    """`scalar`, `vector (units)`, `matrix (units, key_units)`; with heads, one head's."""
+    per_head = " per head" if heads.on else ""
+    if name in shapes.matrix:
+        rows, cols = (heads.size(d) for d in shapes.matrix[name])
+        return f"matrix ({rows}, {cols}){per_head}"
+    size = shapes.variable[name]
+    return f"scalar{per_head}" if size == "1" else f"vector ({heads.size(size)}){per_head}"
 
 
 def _check_input_per_head(structure: Structure, lowered: Lowered) -> None:

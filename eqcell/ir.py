@@ -192,3 +192,4 @@ class CellIR(NamedTuple):
     constants: tuple[Constant, ...] = ()
     heads: str | None = None                # the constructor argument holding the number of heads
     heads_default: int = 1
+    value_shapes: tuple[tuple[str, str], ...] = ()   # (variable, its shape in words), for `eqcell show`

@@ -6,7 +6,8 @@ from .printing.latex import LatexPrinter, latex_name
 
 
 def describe(ir: CellIR, latex: bool = False, units: int = 32, input_dim: int = 32) -> str:
-    sizes = {"units": units, "input_dim": input_dim, **{s: units for s in ir.sizes}}
+    heads = ir.heads_default if ir.heads else 1
+    sizes = {"units": units, "input_dim": input_dim, **{s: units for s in ir.sizes}, "h": heads}
     lines = [f"{ir.name} (layer {ir.layer}), content hash {ir.digest}"]
     if ir.description:
         lines.append("  " + ir.description.splitlines()[0])
@@ -18,9 +19,17 @@ def describe(ir: CellIR, latex: bool = False, units: int = 32, input_dim: int = 
     else:
         lines += [f"  {eq}" for eq in ir.equations]
     lines.append("")
+    if ir.heads:
+        lines.append(f"heads: {ir.heads_default} (constructor argument {ir.heads}); every value but the input is "
+                     "per head, h = the number of heads, units/h one head's share of units")
+    lines.append("values (per example):")
+    width = max(len(v) for v, _ in ir.value_shapes) if ir.value_shapes else 0
+    lines += [f"  {v + '_t':<{width + 2}} {shape}" for v, shape in ir.value_shapes]
+    lines.append("")
     lines.append("states (t-1 reads, in state-list order):")
     for s in ir.states:
-        lines.append(f"  {s.name}: size {s.size}, initial {s.initial}")
+        kept = " (a matrix, kept flattened)" if s.matrix else ""
+        lines.append(f"  {s.name}: size {s.size}{kept}, initial {s.initial}")
     lines.append(f"output: {ir.output} (size {ir.output_size})")
     if ir.constants:
         lines.append("constants (constructor arguments): " + ", ".join(
@@ -44,7 +53,7 @@ def describe(ir: CellIR, latex: bool = False, units: int = 32, input_dim: int = 
                    else f": learned initial value of {w.members[0]}")
         lines.append(f"  {w.name:<18} ({shape}{',' if len(w.shape) == 1 else ''}){members}  {count} values")
     lines.append("")
-    named = ", ".join(f"{s}={units}" for s in ir.sizes)
+    named = ", ".join(f"{s}={units}" for s in ir.sizes) + (f", {ir.heads}={heads}" if ir.heads else "")
     lines.append(f"parameter count for units={units}, input_dim={input_dim}{', ' + named if named else ''}: {total}")
     lines.append("")
     when = ("the layer's scan runs it for all steps at once" if ir.scan else

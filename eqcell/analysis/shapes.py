@@ -368,8 +368,8 @@ class _Sizes:
                 continue
         if not parts:
             raise _Unknown()
-        if len(parts) < len(expr.args):
-            return parts[-1][0], expr  # a discovery pass only reads the shape
+        if len(parts) < len(expr.args):  # a discovery pass only reads the shape: a matrix if any part is one
+            return next((v for v, _ in parts if isinstance(v, Mat)), parts[-1][0]), expr
         shapes = [p[0] for p in parts]
         for a, value in zip(expr.args, shapes):
             if isinstance(value, _Special) and not (value.kind == "eye" and isinstance(a, nodes.Eye)):
@@ -400,6 +400,8 @@ class _Sizes:
         for i, value in enumerate(shapes):
             if isinstance(value, Vec) and not self.is_scalar(value):
                 self.learn(value)  # a parameter or a state combined with a matrix is one (Mamba's A)
+                if not self.strict:
+                    continue  # discovery: a term whose parts are not known yet; the matrices tell the shape
                 self.fail("a vector combined element-wise with a matrix", self.span(eq, expr.args[i]),
                           "write diag(a) S to scale the rows of S by a vector a, S diag(a) for its columns")
             if isinstance(value, Vec):

@@ -50,6 +50,9 @@ def analyze(spec: Spec, module: ModuleNames) -> CellIR:
     states = tuple(State(s, names.local[s], names.local[nodes.prev(s).name], heads.state_size(shapes, s), initial[s],
                          tuple(heads.size(d) for d in shapes.matrix[s]) if s in shapes.matrix else None,
                          heads.state_shape(shapes, s)) for s in structure.states)
+    if structure.input_prev:  # x_{t-1}: the previous input, the last state, zeros before the first step
+        states += (State(structure.input, names.local[structure.input], names.local[nodes.prev(structure.input).name],
+                         "input_dim", "zeros"),)
     return _Renamed(names).cell(CellIR(
         name=spec.name.value, layer=_layer_name(spec), description=spec.description.strip(),
         digest=_digest(spec, lowered), input=structure.input, input_local=structure.input,

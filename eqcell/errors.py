@@ -110,9 +110,6 @@ def _edits(a: str, b: str) -> int:
 # a construct deletes its entry (and the check that raises it), and the "Not yet supported" note
 # beside it in docs/spec-format.md, and nothing else.
 NOT_YET: dict[str, tuple[str, str, str]] = {
-    "input_prev": ("reading the input at t-1 (`x_{t-1}`)", "is",
-                   "for now keep it in a state: add `xprev_t = x_t` and read xprev_{t-1} "
-                   "(the cell then needs input_dim == units)"),
     "vectors": ("`vectors`", "is", ""),
 }
 

@@ -523,8 +523,6 @@ class _Tokenizer:
             if time not in (TIME_NOW, TIME_PREV):
                 self.fail(f"time index {_show_index(time)} is not supported", *time_span,
                           "a step reads t (now) and t-1 (the previous step) only")
-        if name == self.input_name and time == TIME_PREV:
-            raise not_yet("input_prev", self.line.span(start, self.pos))
         self.tokens.append(Token("name", name, start, self.pos, time, time_span))
 
 

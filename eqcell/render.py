@@ -62,6 +62,7 @@ class Context(NamedTuple):
     sizes: tuple[str, ...]
     has_bias: bool
     state_size: str
+    built_state_size: str                           # the state sizes once `build` knows input_dim, or ""
     output_size: str
     square_input: bool
     weights: tuple[WeightCode, ...]
@@ -218,7 +219,10 @@ def build_context(ir: CellIR, dialect: Dialect) -> Context:
     project_lines, step_lines = _sections(ir, printer, dialect)
     scan_lines = (_scan_lines(ir, CodePrinter(dialect, "cell", exposed, constants, size_scope(ir, "cell")), dialect)
                   if dialect.scan else ())
-    state_sizes = [Dim.of(s.size).code(scope) for s in ir.states]
+    # the previous input's size is known once built: None until then (Keras 3), or read from `build`
+    init_scope = {**scope, "input_dim": "None" if dialect.target == "keras" else 'getattr(self, "_input_dim", None)'}
+    state_sizes = [Dim.of(s.size).code(init_scope) for s in ir.states]
+    built_state_sizes = [Dim.of(s.size).code(scope) for s in ir.states]
     single = dialect.single_state_bare and len(state_sizes) == 1
     dropout = ir.recurrent_dropout
     return Context(
@@ -233,6 +237,8 @@ def build_context(ir: CellIR, dialect: Dialect) -> Context:
         sizes=tuple(s for s in ir.sizes if s != ir.heads), has_bias=ir.has_bias,
         heads=ir.heads or "",
         state_size=state_sizes[0] if single else "[" + ", ".join(state_sizes) + "]",
+        built_state_size=("" if not any(s.size == "input_dim" for s in ir.states) or dialect.target != "keras"
+                          else "[" + ", ".join(built_state_sizes) + "]"),
         output_size=scope[ir.output_size],
         square_input=ir.square_input,
         weights=tuple(_weight_code(w, scope, dialect) for w in ir.weights),
@@ -253,10 +259,12 @@ def build_context(ir: CellIR, dialect: Dialect) -> Context:
         output_local=_output_local(ir),
         cell_name=snake_case(ir.name),
         returns=_returns(ir, dialect, scope),
-        initial_states=tuple(_initial_state(s, ir.weights, scope, dialect) for s in ir.states),
+        initial_states=tuple(_initial_state(s, ir.weights, {**scope, "input_dim": "self._input_dim"}, dialect)
+                             for s in ir.states),
         symbol_layout=_symbol_layout(ir, scope),
         uses_layer_norm=ir.uses_layer_norm,
-        uses_input_dim_in_layout=any("input_dim" in d.text() for p in ir.params
+        uses_input_dim_in_layout=any(s.size == "input_dim" for s in ir.states) or any(
+                                     "input_dim" in d.text() for p in ir.params
                                      for d in (p.start, p.stop, *(p.view or ()))),
         uses_flat_matmul=dialect.sequence_matmul != dialect.matmul and _multiplies_sequences(ir),
         first_state_is_output_shaped=ir.states[0].size == ir.output_size,

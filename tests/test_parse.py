@@ -123,7 +123,6 @@ def test_prime_superscript_is_not_a_power():
 # -- format 2 constructs not implemented yet: one message each, from errors.NOT_YET --------
 @pytest.mark.parametrize("line, key", [
 
-    ("h_t = U x_{t-1}", "input_prev"),
 ])
 def test_format_2_constructs_say_not_supported_yet(line, key):
     with pytest.raises(SpecError) as raised:

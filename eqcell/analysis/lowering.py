@@ -57,7 +57,7 @@ def lower(spec: Spec, structure: Structure, roles: Roles, shapes: Shapes, fusion
                                      eq.span, shapes.variable[name])
     steps = _order_steps(structure, products, statements)
     return Lowered(tuple(steps), tuple(weights), tuple(params), tuple(expressions.items()), frozenset(hoisted),
-                   _projected(structure, steps),
+                   _projected(structure, steps, structure.input_prev),
                    any(op.dropout == "recurrent" for p in products for op in p.operands),
                    tuple(text[eq.target] for eq in structure.equations))
 
@@ -431,9 +431,10 @@ def _order_steps(structure: Structure, products, statements):
     return steps
 
 
-def _projected(structure: Structure, steps) -> tuple[str, ...]:
-    """Input-only values that the recurrent part reads: what the layer precomputes for all steps."""
-    made, read = [], set()
+def _projected(structure: Structure, steps, input_is_state: bool = False) -> tuple[str, ...]:
+    """Input-only values that the recurrent part reads: what the layer precomputes for all steps
+    (the input itself when the step keeps it as the next x_{t-1})."""
+    made, read = [], {structure.input} if input_is_state else set()
     for step in steps:
         if isinstance(step, Statement):
             if step.hoistable:

@@ -73,6 +73,8 @@ def choose_names(structure: Structure, weights, locals_: Iterable[str], sizes: I
         local[v] = step.claim(v)
     for v in structure.variables:
         local[nodes.prev(v).name] = step.claim(f"{v}_tm1")
+    if structure.input_prev:  # x_{t-1}, the previous input
+        local[nodes.prev(structure.input).name] = step.claim(f"{structure.input}_tm1")
     for name in locals_:
         hint = nodes.local_hint(name)
         local[name] = step.claim(hint.replace(nodes.PREV_MARK, "_tm1") if hint else name)

@@ -25,6 +25,7 @@ class Structure(NamedTuple):
     params: tuple[str, ...]                    # in order of first appearance
     param_spans: Mapping[str, Span]            # where each parameter is first written
     constants: tuple[str, ...]                 # names of fixed numbers (`constants:`), as listed
+    input_prev: bool = False                   # x_{t-1} is read: the previous input is a state, the last
 
     def equation(self, name: str) -> Equation:
         return next(eq for eq in self.equations if eq.target == name)
@@ -48,8 +49,9 @@ def find_structure(spec: Spec, equations: tuple[Equation, ...]) -> Structure:
             if (node.is_Symbol and node.name not in params and node.name != input_name
                     and node.name not in variables and node.name not in constants and nodes.prev_of(node) is None):
                 params.append(node.name)
+    input_prev = any(ref.name == input_name and ref.time == TIME_PREV for eq in equations for ref in eq.refs)
     return Structure(input_name, equations, variables, _dependency_order(equations), output,
-                     _find_states(spec, equations, output), tuple(params), frozen(param_spans), constants)
+                     _find_states(spec, equations, output), tuple(params), frozen(param_spans), constants, input_prev)
 
 
 def _check_constants(spec: Spec, equations, variables) -> tuple[str, ...]:
@@ -84,6 +86,8 @@ def _check_names(equations, input_name: str, variables: set[str], constants: set
             elif ref.name in constants:
                 raise SpecError(f"{ref.name!r} is a constant: it has no time index", ref.span,
                                 f"write {ref.name} alone")
+            elif ref.name == input_name and ref.time == TIME_PREV:
+                continue  # x_{t-1}: the previous input (token shift), kept as the last state
             elif ref.name != input_name and ref.name not in variables:
                 raise SpecError(f"variable {ref.name!r} is used but never defined", ref.span,
                                 did_you_mean(ref.name, variables) or
@@ -138,19 +142,29 @@ def _find_output(spec: Spec, variables: tuple[str, ...]) -> str:
 
 def _find_states(spec: Spec, equations, output: str) -> tuple[str, ...]:
     read_prev: list[str] = []
+    input_prev = False
     for eq in equations:
         for ref in eq.refs:
-            if ref.time == TIME_PREV and ref.name not in read_prev:
+            if ref.time == TIME_PREV and ref.name == spec.input.value:
+                input_prev = True
+            elif ref.time == TIME_PREV and ref.name not in read_prev:
                 read_prev.append(ref.name)
-    if not read_prev:
+    if not read_prev and not input_prev:
         raise SpecError("the cell has no state: no variable is read at t-1", equations[-1].span,
                         f"a recurrent cell reads its past, e.g. {equations[-1].target}_{{t-1}}; "
                         "without one, use a Dense layer")
     variables = [eq.target for eq in equations]
     if spec.states is None:
         return tuple(sorted(read_prev, key=lambda s: (s != output, variables.index(s))))
-    listed = [s.value for s in spec.states]
-    for loc in spec.states:
+    given = spec.states
+    if given and given[-1].value == spec.input.value and input_prev:
+        given = given[:-1]  # `states: [h, c, x]`: the previous input, last, as it is anyway
+    listed = [s.value for s in given]
+    for loc in given:
+        if loc.value == spec.input.value:
+            raise SpecError(f"`states` names the input {loc.value!r} before other states", loc.span,
+                            f"the previous input ({loc.value}_{{t-1}}) is always the last state; list it last "
+                            "or leave it out")
         if loc.value not in variables:
             raise SpecError(f"`states` names {loc.value!r}, which is not a variable", loc.span,
                             did_you_mean(loc.value, variables) or "list the variables read at t-1")

@@ -36,7 +36,7 @@ class LatexPrinter(WrittenTensorPrinting, EqPrinter):
 
     def _print_Symbol(self, expr):
         name = expr.name
-        if prev_of(name) in self._variables:
+        if prev_of(name) in self._variables or prev_of(name) == self._input:
             return self._timed(prev_of(name), "t-1")
         if name in self._variables or name == self._input:
             return self._timed(name, "t")

@@ -13,6 +13,7 @@ class PlainPrinter(WrittenTensorPrinting, EqPrinter):
         names = {v: f"{v}_t" for v in variables}
         names.update({prev(v).name: f"{v}_{{t-1}}" for v in variables})
         names[input_name] = f"{input_name}_t"
+        names[prev(input_name).name] = f"{input_name}_{{t-1}}"
         super().__init__(names, {f: f for f in FUNCTIONS})
 
     def _print_Symbol(self, expr):

@@ -81,9 +81,9 @@ def _shape_text(shapes, heads: Heads, name: str) -> str:
 
 def _check_input_per_head(structure: Structure, lowered: Lowered) -> None:
     """With heads, the input is read through matrices only (each head's W x_t reads all of x_t)."""
-    x = sympy.Symbol(structure.input)
+    x = {sympy.Symbol(structure.input), nodes.prev(structure.input)}
     for step in lowered.steps:
-        if isinstance(step, Statement) and x in step.expr.free_symbols:
+        if isinstance(step, Statement) and x & step.expr.free_symbols:
             refs = [r for r in structure.equation(step.variable).refs if r.name == structure.input]
             ref = refs[-1] if refs else None  # the last: the one read element-wise, as a rule
             raise SpecError(f"with heads, {structure.input}_t is read through matrices only (W {structure.input}_t)",

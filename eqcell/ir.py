@@ -113,6 +113,7 @@ class Operand(NamedTuple):
     hoistable: bool              # depends on the input only: computed for all steps at once
     bias: str | None             # the bias weight added to this product, or None
     bias_row: int | None         # its row in a stacked bias (GRU's (2, 3 * units)), else None
+    whole_input: bool = False    # x_t or x_{t-1}: with heads, every head's matrix reads all of it
 
 
 class Product(NamedTuple):

@@ -375,7 +375,7 @@ def _product_lines(ir: CellIR, step: Product, operands, target: str, start: str 
     heads = f"{owner}.{ir.heads}" if ir.heads else ""
     for i, op in enumerate(operands):
         product = matmul.format(printer.doprint(op.expr), f"{owner}.{op.weight}")
-        if heads and op.dropout == "input":  # all of x_t, each head's columns side by side
+        if heads and op.whole_input:  # all of x_t (or x_{t-1}), each head's columns side by side
             product = f"_split_heads({product}, {heads})"
         elif heads:  # a per-head value times its head's block of a block-diagonal weight
             product = dialect.heads_matmul.format(printer.doprint(op.expr), f"{owner}.{op.weight}")

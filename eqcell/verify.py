@@ -204,7 +204,8 @@ class Interpreter:
         per_head = []
         for h in range(heads):
             params_h = {name: value[h] for name, value in params.items()}
-            prev_h = {name: value.reshape(value.shape[0], heads, -1)[:, h] for name, value in prev.items()}
+            prev_h = {name: value if name == self.ir.input else value.reshape(value.shape[0], heads, -1)[:, h]
+                      for name, value in prev.items()}  # x_{t-1} is the whole previous input for every head
             per_head.append(self._one_head(params_h, x_t, prev_h))
         return {name: np.stack([values[name] for values in per_head], axis=1).reshape(x_t.shape[0], -1)
                 for name in per_head[0]}
@@ -282,7 +283,14 @@ class Interpreter:
             if value.kind in ("I", "D"):
                 raise VerifyError(f"{name} is `I` or diag(...) alone")
             values[name] = value
-        return {name: np.asarray(v.a, dtype=np.float64) for name, v in values.items()}
+        batch = x_t.shape[0]
+        out = {}
+        for name, v in values.items():
+            a = np.asarray(v.a, dtype=np.float64)
+            if v.kind in ("n", "p", "pm"):  # a number or parameters only: the same for every example
+                a = np.broadcast_to(a.reshape((1,) if a.ndim == 0 else a.shape), (batch,) + ((1,) if a.ndim == 0 else a.shape))
+            out[name] = a
+        return out
 
     def sizes_of(self, value, state) -> dict[str, int]:
         """The sizes a flattened matrix state's (rows, columns) are named by, from the sizes of
@@ -396,9 +404,11 @@ def _elementwise(function, args: list[_Value]) -> _Value:
     if not matrices:
         if any(a.kind == "I" for a in args):
             raise VerifyError("I combined with something that is not a matrix")
+        if all(a.kind == "n" for a in args):
+            return _Value(function(*(a.a for a in args)), "n")
         kinds = [a.kind for a in args if a.kind not in ("n", "p") and not a.scalar]
         kind = kinds[0] if kinds else next((a.kind for a in args if a.kind not in ("n", "p")), "p")
-        return _Value(function(*(a.a for a in args)), kind if kind != "n" else "v")
+        return _Value(function(*(a.a for a in args)), kind)
     cols = np.shape(matrices[0].a)[-1]
     operands = []
     for a in args:

@@ -44,7 +44,7 @@ def lower(spec: Spec, structure: Structure, roles: Roles, shapes: Shapes, fusion
     expressions = {eq.target: rewrite(shapes.exprs.get(eq.target, eq.expr)) for eq in structure.equations}
     overrides = _initializer_overrides(spec, structure)
     weights, params = _weights_and_params(spec, structure, roles, shapes, fusion, overrides, plain, initial)
-    input_only = _InputOnly(structure, fusion, slots, rewrite, expressions, frozenset(shapes.matrix))
+    input_only = _InputOnly(structure, fusion, slots, rewrite, expressions, frozenset(shapes.matrix), shapes)
     heads = Heads(spec.heads is not None)
     products = _products(structure, shapes, fusion, slots, targets, rewrite, input_only, heads)
     statements, hoisted = {}, set()
@@ -259,7 +259,7 @@ def _weights_and_params(spec, structure, roles, shapes, fusion: Fusion, override
     for f in fusion.weights:
         cols, width = _columns(shapes, f.members, heads)
         col_dim = shapes.param[f.members[0]][1]
-        on_input = f.operand == sympy.Symbol(structure.input)
+        on_input = f.operand in (sympy.Symbol(structure.input), nodes.prev(structure.input))
         default = "glorot_uniform" if f.name == "kernel" or on_input else "orthogonal"
         view = axes = None
         if not heads.on:
@@ -329,10 +329,12 @@ class _InputOnly:
     and otherwise only parameters. A value of parameters alone is not: it has no time axis; nor
     is a matrix value, which the step computes from input-only vectors instead."""
 
-    def __init__(self, structure: Structure, fusion: Fusion, slots, rewrite, expressions, matrices=frozenset()):
+    def __init__(self, structure: Structure, fusion: Fusion, slots, rewrite, expressions, matrices=frozenset(),
+                 shapes: Shapes | None = None):
         self.params = frozenset(sympy.Symbol(p) for p in structure.params + structure.constants)
         self.known = {sympy.Symbol(structure.input)}
-        operands = {gi: [rewrite(fusion.weights[w].operand) for w in group]
+        operands = {gi: [rewrite(shapes.operands.get(fusion.weights[w].operand, fusion.weights[w].operand))
+                         for w in group]
                     for gi, group in enumerate(fusion.groups)}
         changed = True
         while changed:
@@ -363,10 +365,11 @@ def _products(structure: Structure, shapes: Shapes, fusion: Fusion, slots, targe
             f: FusedWeight = fusion.weights[w]
             dropout = ("input" if f.operand == sympy.Symbol(structure.input) else
                        "recurrent" if f.operand == nodes.prev(structure.output) else "")
-            operand = rewrite(f.operand)  # `U(W x_t)`: the inner product is a slice too
+            operand = rewrite(shapes.operands.get(f.operand, f.operand))  # `U(W x_t)`: the inner product is a slice too
             row = with_bias.index(f) if f.biases and fusion.stacked else None
+            whole = f.operand in (sympy.Symbol(structure.input), nodes.prev(structure.input))
             operands.append(Operand(operand, generated(f.name), dropout, input_only(operand),
-                                    generated(f.bias_weight) if f.biases else None, row))
+                                    generated(f.bias_weight) if f.biases else None, row, whole))
         operands = _bias_with_input(operands)
         hoistable = all(op.hoistable for op in operands)
         mixed = not hoistable and any(op.hoistable for op in operands)
@@ -435,6 +438,7 @@ def _projected(structure: Structure, steps, input_is_state: bool = False) -> tup
     """Input-only values that the recurrent part reads: what the layer precomputes for all steps
     (the input itself when the step keeps it as the next x_{t-1})."""
     made, read = [], {structure.input} if input_is_state else set()
+    read |= {*structure.states, structure.output}  # the step returns them, input-only ones too (`S_t = W x_t`)
     for step in steps:
         if isinstance(step, Statement):
             if step.hoistable:

@@ -37,6 +37,7 @@ class Shapes(NamedTuple):
     sizes: tuple[str, ...]                    # the named sizes, constructor arguments, as written
     matrix: Mapping[str, tuple[str, str]] = frozen({})   # matrix-valued variables -> (rows, columns)
     exprs: Mapping[str, sympy.Expr] = frozen({})         # right sides with explicit tensor nodes, if any differ
+    operands: Mapping[sympy.Expr, sympy.Expr] = frozen({})  # a weight's operand as written -> with explicit nodes
 
 
 class Vec(NamedTuple):
@@ -91,6 +92,7 @@ class _Sizes:
         self.found = {name: kind for name, kind in hints.items() if kind == MATRIX}  # kinds only grow
         self.fresh = 0
         self.eyes: list[tuple[sympy.Symbol, str]] = []
+        self.operands: dict[sympy.Expr, sympy.Expr] = {}
 
     def find(self, key: str) -> str:
         while self.parent.setdefault(key, key) != key:
@@ -166,6 +168,7 @@ class _Sizes:
             if value is not None:
                 self.assign(eq, value)
             exprs[eq.target] = expr
+        _check_per_example(structure)
         square = [False]
         variable, matrix = {}, {}
         for v in structure.variables:
@@ -195,9 +198,12 @@ class _Sizes:
             with evaluate(False):
                 exprs = {name: expr.xreplace(eyes) for name, expr in exprs.items()}
             changed = {eq.target: exprs[eq.target] for eq in structure.equations if exprs[eq.target] != eq.expr}
+            with evaluate(False):
+                operands = {k: v.xreplace(eyes) for k, v in self.operands.items()}
         else:
-            changed = {}
-        return Shapes(frozen(variable), frozen(param), square[0], sizes, frozen(matrix), frozen(changed))
+            changed, operands = {}, {}
+        return Shapes(frozen(variable), frozen(param), square[0], sizes, frozen(matrix), frozen(changed),
+                      frozen(operands))
 
     # -- classes --------------------------------------------------------------------------
     def assign(self, eq, value) -> None:
@@ -353,6 +359,7 @@ class _Sizes:
                       "first (C_t q_t)")
         self.matrix_columns.setdefault(matrix.name, (col.cls, operand))
         if inner != operand:
+            self.operands[operand] = inner
             with evaluate(False):
                 expr = nodes.MatVec(matrix, inner)
         return Vec(self.find("m:" + matrix.name)), expr
@@ -495,3 +502,25 @@ class _Sizes:
             return UNITS
         return label or UNITS
 
+
+
+def _check_per_example(structure: Structure) -> None:
+    """The output and the states hold a value per example: each reads the input or a state, at
+    least through other variables (a definition of numbers, constants and weights alone is the
+    same for every example, and has no batch axis in the step)."""
+    varying = {structure.input}
+    changed = True
+    while changed:
+        changed = False
+        for eq in structure.equations:
+            if eq.target not in varying and any(nodes.prev_of(s) is not None or s.name in varying
+                                                for s in eq.expr.free_symbols):
+                varying.add(eq.target)
+                changed = True
+    for eq in structure.equations:
+        if eq.target not in varying and (eq.target == structure.output or eq.target in structure.states):
+            what = "the output" if eq.target == structure.output else "a state"
+            raise SpecError(f"{eq.target}_t, {what}, is the same for every example: it reads neither the input "
+                            "nor a state", eq.span,
+                            "a per-example value reads x_t or a value at t-1; numbers, constants and weights "
+                            "alone are the same for every example")

@@ -60,7 +60,7 @@ class QRNN2Cell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
         recurrent_activation="sigmoid",
         use_bias=True,
         kernel_initializer="glorot_uniform",
-        x_initializer="orthogonal",
+        x_initializer="glorot_uniform",
         bias_initializer="zeros",
         kernel_regularizer=None,
         x_regularizer=None,

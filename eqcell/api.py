@@ -47,7 +47,15 @@ def _module(ir: CellIR, target: str):
         except BaseException:
             del sys.modules[name]
             raise
+    else:  # loaded before: its classes again own their registered names, which another spec may have taken
+        _register(sys.modules[name], ir, target)
     return sys.modules[name]
+
+
+def _register(module, ir: CellIR, target: str) -> None:
+    lib = __import__("tf_keras" if target == "tf-keras" else "keras")
+    for cls in (getattr(module, ir.name), getattr(module, ir.layer)):
+        lib.saving.register_keras_serializable(package="eqcell")(cls)
 
 
 def load(spec: str | Path | bytes | Spec, target: str = "keras"):

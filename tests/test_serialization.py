@@ -536,3 +536,14 @@ def test_h5_without_custom_objects_is_a_tf_keras_limitation(from_generated_files
     report, expected = from_eqcell_load
     error = report["errors"].get("tf-keras-rnn_cell.h5:plain", "")
     assert "Unknown layer: 'SLSTMCell'" in error, error or report["classes"].get("tf-keras-rnn_cell.h5:plain")
+
+
+def test_loading_again_takes_the_registered_name_back():
+    """Two specs with one class name: the one loaded last owns `eqcell>Name` for deserialization."""
+    import keras
+
+    tanh = "name: TwinCell\nequations: |\n  h_t = tanh(W x_t + U h_{t-1})\n"
+    relu = tanh.replace("tanh(", "relu(")
+    for text in (tanh, relu, tanh):
+        cls = eqcell.load(text)
+        assert type(keras.layers.deserialize(keras.layers.serialize(cls(3)))) is cls

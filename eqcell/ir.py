@@ -80,6 +80,7 @@ class Param(NamedTuple):
     initializer: str | None      # set in the spec, else None (the weight's default)
     view: tuple[Dim, ...] | None = None   # with heads: the weight reshaped so that [..., start:stop] is the parameter
     axes: tuple[int, ...] | None = None   # with heads: that slice transposed to the paper's (heads, rows, columns)
+    row_vector: bool = False     # the paper writes x_t W (`vectors: row`): W is (in, out), as Keras stores it
 
 
 class InitSlice(NamedTuple):
@@ -194,3 +195,4 @@ class CellIR(NamedTuple):
     heads: str | None = None                # the constructor argument holding the number of heads
     heads_default: int = 1
     value_shapes: tuple[tuple[str, str], ...] = ()   # (variable, its shape in words), for `eqcell show`
+    row_vectors: bool = False               # `vectors: row`: the equations' vectors are rows

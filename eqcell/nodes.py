@@ -139,6 +139,11 @@ def size_of(symbol) -> str | None:
     return symbol.name[len(SIZE_MARK):] if symbol.name.startswith(SIZE_MARK) else None
 
 
+class RowMatVec(MatVec):
+    """`RowMatVec(W, v)`: a row vector times a parameter matrix, `v W` (`vectors: row`); W is
+    (in, out) as the paper writes it. Fused like any weight matrix."""
+
+
 PREV_MARK = "[t-1]"  # not an identifier character: a t-1 read can never be confused with a spec name
 
 

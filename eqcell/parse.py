@@ -69,6 +69,7 @@ SUPERSCRIPT_DIGITS = "⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺ⁿ"
 _SUPERSCRIPT_TO_ASCII = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
 _NUMBER = re.compile(r"(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)", re.ASCII)
 _LATEX_PRIME = re.compile(r"\^\s*(?:\\prime|\{\s*((?:\\prime\s*)+)\})")
+_LATEX_GREEK = re.compile(r"\\(" + "|".join(sorted(GREEK, key=len, reverse=True)) + r")(?![A-Za-z])")
 _TRANSPOSE = re.compile(r"\^\s*(?:T(?![a-z])|⊤|\\top\b|\\intercal\b|\{\s*(?:T|⊤|\\top|\\intercal)\s*\})")
 _TIME_ARGUMENT = re.compile(r"\s*\(\s*t\s*(?:(?:[-+−]|\{\s*[-+−]\s*\})\s*[0-9]+\s*)?\)")
 _EQUATION_START = re.compile(r"\s*(?:\\[A-Za-z]+\s*\{?\s*)?[A-Za-z][A-Za-z0-9]*\}?\s*(?:_\{?\s*t\s*\}?)\s*&?=")
@@ -120,7 +121,7 @@ def parse_equations(spec: Spec) -> tuple[Equation, ...]:
     constants = frozenset(key.value for key, _ in spec.constants)
     variables |= constants
     for line, tokens in lines:
-        eq = _Parser(line, tokens, counter, variables, constants).equation()
+        eq = _Parser(line, tokens, counter, variables, constants, spec.row_vectors).equation()
         if eq.target in first_def:
             raise SpecError(f"variable {eq.target!r} is defined twice "
                             f"(first on line {first_def[eq.target].line})", eq.span,
@@ -485,9 +486,12 @@ class _Tokenizer:
             pos = self.pos + 1
             if pos < self.end and text[pos] == "{":
                 close = text.find("}", pos, self.end)
-                if close < 0 or re.search(r"[(){}\[\]\\=]", text[pos + 1:close]):
+                inner = text[pos + 1:close] if close >= 0 else ""
+                if self.latex:  # `W_{\alpha}`: a Greek letter in a subscript is its name
+                    inner = _LATEX_GREEK.sub(lambda m: m.group(1), inner).replace(" ", "")
+                if close < 0 or re.search(r"[(){}\[\]\\=]", inner):
                     self.fail("unclosed '{' in a subscript", pos, hint="close it with '}', e.g. W_{xf} or h_{t-1}")
-                parts.append((text[pos + 1:close].strip(), pos, close + 1))
+                parts.append((inner.strip(), pos, close + 1))
                 self.pos = close + 1
             else:
                 m = re.compile(r"[A-Za-z0-9]" if self.latex else r"[A-Za-z0-9]+").match(text, pos, self.end)
@@ -560,9 +564,10 @@ class _Parser:
     """Precedence climbing, one method per level (jinja's parser style)."""
 
     def __init__(self, line: EquationLine, tokens: list[Token], counter: _LayerNormCounter,
-                 variables: frozenset[str] = frozenset(), constants: frozenset[str] = frozenset()):
+                 variables: frozenset[str] = frozenset(), constants: frozenset[str] = frozenset(),
+                 row_vectors: bool = False):
         self.line, self.tokens, self.i, self.counter = line, tokens, 0, counter
-        self.variables, self.constants = variables, constants
+        self.variables, self.constants, self.row_vectors = variables, constants, row_vectors
         self.refs: list[Ref] = []
         self.spans: dict[sympy.Expr, Span] = {}
         self.open: list[Token] = []
@@ -699,7 +704,12 @@ class _Parser:
         if explicit:
             op = self.advance()
             self._operand_follows(op)
+        right_tok = self.current
         right = self._chained(self.current, link + 1)
+        if (self.row_vectors and right_tok.kind == "name" and right_tok.time is None and type(right) is sympy.Symbol
+                and right.name not in self.variables and not (left_tok.kind == "name" and left_tok.time is None
+                                                               and type(left) is sympy.Symbol)):
+            return nodes.RowMatVec(right, left)  # `x_t W_q`: a row vector times a weight matrix
         if left_tok.kind == "name" and left_tok.time is None and type(left) is sympy.Symbol:
             if left.name in self.constants:
                 return nodes.mul(left, right)  # `a^{c r_t}`: a constant scales what follows

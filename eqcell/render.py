@@ -501,7 +501,7 @@ def _symbol_layout(ir: CellIR, scope) -> tuple[str, ...]:
             view = "None" if p.view is None else "(" + ", ".join(d.code(layout_scope) for d in p.view) + ")"
             lines.append(where + f"{view}, {p.axes}),")
         else:
-            lines.append(where + f"{p.role == 'matrix'}),")
+            lines.append(where + f"{p.role == 'matrix' and not p.row_vector}),")
     return tuple(lines)
 
 

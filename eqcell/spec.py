@@ -19,8 +19,8 @@ from .errors import NOT_YET, Span, SpecError, describe_char, did_you_mean, not_y
 MAX_BYTES = 1 << 20
 FORMAT_VERSIONS = (1, 2)  # 2 is current; 1 is still read and means the same
 KEYS = ("eqcell", "name", "layer", "description", "input", "output", "states", "equations",
-        "activations", "initializers", "layout", "initial_state", "sizes", "constants", "heads")
-KEYS_NOT_YET = ("vectors",)  # keys of format 2 this version does not read yet
+        "activations", "initializers", "layout", "initial_state", "sizes", "constants", "heads", "vectors")
+KEYS_NOT_YET: tuple[str, ...] = ()  # keys of format 2 this version does not read yet
 # What YAML's reader refuses (and what a double-quoted escape can still smuggle into a value):
 # control characters other than tab and line ends, surrogates and the noncharacters U+FFFE/U+FFFF.
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
@@ -100,6 +100,7 @@ class Spec(NamedTuple):
     text: str
     constants: tuple[tuple[Located, Located], ...] = ()   # name -> its default, a number
     heads: "Heads | None" = None                          # the equations describe one head of several
+    row_vectors: bool = False                             # `vectors: row`: the paper's vectors are rows (x_t W)
 
 
 class Heads(NamedTuple):
@@ -414,6 +415,14 @@ def _build(file: str, text: str) -> Spec:
         constants.append((key, Located(number, value.span)))
 
     heads = _heads(fields["heads"], scalar, identifier, mapping, fail) if "heads" in fields else None
+    row_vectors = False
+    if "vectors" in fields:
+        loc = scalar(fields["vectors"][1], "`vectors`", (str,), "write `vectors: row` or `vectors: column`")
+        if loc.value not in ("row", "column"):
+            raise SpecError(f"`vectors` must be row or column, got {loc.value!r}", loc.span,
+                            did_you_mean(loc.value, ("row", "column")) or
+                            "`vectors: row` reads a paper that writes x_t W and q_t S_t; column is the default")
+        row_vectors = loc.value == "row"
 
     layout = []
     if "layout" in fields:
@@ -425,7 +434,7 @@ def _build(file: str, text: str) -> Spec:
 
     return Spec(file, version, name, layer, description, input_, output, states, equations,
                 span_of(eq_node.start_mark), tuple(activations), initializers, tuple(layout),
-                initial_state, sizes, text, tuple(constants), heads)
+                initial_state, sizes, text, tuple(constants), heads, row_vectors)
 
 
 def _heads(field, scalar, identifier, mapping, fail) -> Heads:

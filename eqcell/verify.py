@@ -214,6 +214,7 @@ class Interpreter:
                   prev: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         values: dict[str, _Value] = {}
         matrices = {s.name: s for s in self.ir.states if s.matrix}
+        vector = "r" if self.ir.row_vectors else "v"  # how the equations read a vector (`vectors: row`)
         lead = 1 if self.ir.heads else 0  # a parameter's shape names its head axis first
         param_kinds = {p.name: ("pm" if len(p.shape) - lead == 2 and p.role != "matrix" else "p") for p in self.ir.params}
 
@@ -224,11 +225,12 @@ class Interpreter:
                 if was in matrices:
                     rows, cols = (_size(d, self.sizes_of(value, matrices[was])) for d in matrices[was].matrix)
                     return _Value(value.reshape(value.shape[0], rows, cols), "m")
-                return _Value(value, "v")
+                return _Value(value, vector)
             if name == self.ir.input:
-                return _Value(x_t, "v")
-            if name in values:
-                return values[name]
+                return _Value(x_t, vector)
+            if name in values:  # a variable is read as the spec's vectors are, whatever made it
+                value = values[name]
+                return _Value(value.a, vector) if value.kind in ("v", "r") else value
             if name in params:
                 return _Value(params[name], param_kinds.get(name, "p"))
             if name in self.constants:
@@ -241,6 +243,9 @@ class Interpreter:
                 return _Value(float(e), "n")
             if isinstance(e, sympy.Symbol):
                 return read(e.name)
+            if isinstance(e, nodes.RowMatVec):  # x_t W, W (in, out) as the paper writes it
+                matrix, vector = e.args
+                return _Value(ev(vector).a @ ev(matrix).a, "r")
             if isinstance(e, nodes.MatVec):
                 matrix, vector = e.args
                 return _Value(ev(vector).a @ ev(matrix).a.T, "v")     # paper orientation: (out, in) @ (in,)
@@ -492,7 +497,7 @@ def fused_weights(ir: CellIR, params: dict[str, np.ndarray], sizes: dict[str, in
     (row `row` of a stacked bias). The adapter between the paper's parameters and Keras."""
     fused = {w.name: np.zeros(tuple(d.size(sizes) for d in w.shape)) for w in ir.weights}
     for p in ir.params:
-        value = params[p.name].T if p.role == "matrix" and not ir.heads else params[p.name]
+        value = params[p.name].T if p.role == "matrix" and not ir.heads and not p.row_vector else params[p.name]
         place = fused[p.weight] if p.row is None else fused[p.weight][p.row]
         if p.view is not None:  # with heads: the weight head by head (a view: writes go through)
             place = place.reshape(tuple(d.size(sizes) for d in p.view))

@@ -272,8 +272,11 @@ def _weights_and_params(spec, structure, roles, shapes, fusion: Fusion, override
                               plain.doprint(f.operand), default, _init_slices(f.members, cols, overrides),
                               False, 0, view))
         for m, (a, b) in zip(f.members, cols):
-            params[m] = Param(m, "matrix", _head_shape(heads, shapes.param[m]), generated(f.name), None, a, b,
-                              overrides.get(m), view, axes)
+            row = m in shapes.row_matrices  # `x_t W`: the paper's W is (in, out), as the weight stores it
+            shape_m = shapes.param[m][::-1] if row else shapes.param[m]
+            axes_m = axes if not row else ((1, 0, 2) if axes == (1, 2, 0) else None)
+            params[m] = Param(m, "matrix", _head_shape(heads, shape_m), generated(f.name), None, a, b,
+                              overrides.get(m), view, axes_m, row)
     with_bias = [f for f in fusion.weights if f.biases]
     made = set()
     for row, f in enumerate(with_bias):

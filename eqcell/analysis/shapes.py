@@ -38,6 +38,7 @@ class Shapes(NamedTuple):
     matrix: Mapping[str, tuple[str, str]] = frozen({})   # matrix-valued variables -> (rows, columns)
     exprs: Mapping[str, sympy.Expr] = frozen({})         # right sides with explicit tensor nodes, if any differ
     operands: Mapping[sympy.Expr, sympy.Expr] = frozen({})  # a weight's operand as written -> with explicit nodes
+    row_matrices: frozenset[str] = frozenset()           # matrices written right of a row vector (x_t W): (in, out)
 
 
 class Vec(NamedTuple):
@@ -93,6 +94,8 @@ class _Sizes:
         self.fresh = 0
         self.eyes: list[tuple[sympy.Symbol, str]] = []
         self.operands: dict[sympy.Expr, sympy.Expr] = {}
+        self.row = spec.row_vectors  # `vectors: row`: a vector as written is a row
+        self.row_matrices: set[str] = set()
 
     def find(self, key: str) -> str:
         while self.parent.setdefault(key, key) != key:
@@ -203,7 +206,7 @@ class _Sizes:
         else:
             changed, operands = {}, {}
         return Shapes(frozen(variable), frozen(param), square[0], sizes, frozen(matrix), frozen(changed),
-                      frozen(operands))
+                      frozen(operands), frozenset(self.row_matrices))
 
     # -- classes --------------------------------------------------------------------------
     def assign(self, eq, value) -> None:
@@ -336,10 +339,10 @@ class _Sizes:
         if previous is not None or name in structure.variables or name == structure.input:
             if self.hints.get(name) == MATRIX or (previous is None and self.found.get(name) == MATRIX):
                 return Mat(self.find(f"v:{name}#r"), self.find(f"v:{name}#c"))
-            return Vec(self.find("v:" + name), guess=name if previous is not None else None)
+            return Vec(self.find("v:" + name), self.row, guess=name if previous is not None else None)
         if self.hints.get(name) == MATRIX:
             return Mat(self.find(f"p:{name}#r"), self.find(f"p:{name}#c"))
-        return Vec(self.find("p:" + name), guess=name)
+        return Vec(self.find("p:" + name), self.row, guess=name)
 
     def weight_product(self, expr, eq):
         structure = self.structure
@@ -352,17 +355,23 @@ class _Sizes:
             raise SpecError(f"matrix {matrix.name!r} multiplies a constant",
                             structure.param_spans.get(matrix.name, eq.span),
                             "a matrix multiplies a vector: a variable, the input or an expression of them")
-        if not isinstance(col, Vec) or col.row:
-            what = "a row vector" if isinstance(col, Vec) else "a matrix" if isinstance(col, Mat) else "`I` or diag(...)"
+        row = isinstance(expr, nodes.RowMatVec)  # `x_t W` (vectors: row)
+        if not isinstance(col, Vec) or col.row != row:
+            what = ("a row vector" if isinstance(col, Vec) and col.row else "a column vector" if isinstance(col, Vec)
+                    else "a matrix" if isinstance(col, Mat) else "`I` or diag(...)")
+            hint = ("with `vectors: row`, a row vector multiplies a weight matrix from the left (x_t W)" if self.row
+                    else "a weight matrix multiplies a column vector (W x_t); read a matrix value with a vector "
+                         "first (C_t q_t)")
             self.fail(f"weight matrix {matrix.name!r} multiplies {what}", structure.param_spans.get(matrix.name, eq.span),
-                      "a weight matrix multiplies a column vector (W x_t); read a matrix value with a vector "
-                      "first (C_t q_t)")
+                      hint)
+        if row:
+            self.row_matrices.add(matrix.name)
         self.matrix_columns.setdefault(matrix.name, (col.cls, operand))
         if inner != operand:
             self.operands[operand] = inner
             with evaluate(False):
-                expr = nodes.MatVec(matrix, inner)
-        return Vec(self.find("m:" + matrix.name)), expr
+                expr = type(expr)(matrix, inner)
+        return Vec(self.find("m:" + matrix.name), row), expr
 
     def elementwise(self, expr, eq):
         """An element-wise operation (+, *, /, powers, functions): the operands' shapes join;

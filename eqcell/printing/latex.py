@@ -61,6 +61,12 @@ class LatexPrinter(WrittenTensorPrinting, EqPrinter):
             left = f"({left})"
         return f"{left}^{{{self._print(exponent)}}}"
 
+    def _print_RowMatVec(self, expr):
+        matrix, vector = expr.args
+        if vector.is_Symbol:
+            return f"{self._print(vector)} {self._print(matrix)}"
+        return f"({self._print(vector)}) {self._print(matrix)}"
+
     def _print_MatVec(self, expr):
         matrix, vector = expr.args
         if vector.is_Symbol:

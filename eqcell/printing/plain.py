@@ -19,6 +19,12 @@ class PlainPrinter(WrittenTensorPrinting, EqPrinter):
     def _print_Symbol(self, expr):
         return self._names.get(expr.name, expr.name)
 
+    def _print_RowMatVec(self, expr):
+        matrix, vector = expr.args
+        if vector.is_Symbol:
+            return f"{self._print(vector)} {self._print(matrix)}"
+        return f"({self._print(vector)}) {self._print(matrix)}"
+
     def _print_MatVec(self, expr):
         matrix, vector = expr.args
         if vector.is_Symbol:

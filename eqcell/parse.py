@@ -113,9 +113,11 @@ def parse_equations(spec: Spec) -> tuple[Equation, ...]:
     counter = _LayerNormCounter()
     out: list[Equation] = []
     first_def: dict[str, Equation] = {}
-    lines = [(line, tokenize(line, start, end, latex, spec.input.value))
-             for line in spec.equations for start, end in _segments(line.text, latex)
-             if line.text[start:end].strip()]
+    pieces = [(line, start, end) for line in spec.equations for start, end in _segments(line.text, latex)
+              if line.text[start:end].strip()]
+    if latex:
+        pieces = _continued(pieces)
+    lines = [(line, tokenize(line, start, end, latex, spec.input.value)) for line, start, end in pieces]
     # what each equation defines, and the constants: a superscript naming one is a power, not a label
     variables = frozenset(tokens[0].value for _, tokens in lines if tokens and tokens[0].kind == "name")
     constants = frozenset(key.value for key, _ in spec.constants)
@@ -185,6 +187,55 @@ def _segments(text: str, latex: bool) -> list[tuple[int, int]]:
         start = match.end()
     out.append((start, end))
     return [piece for a, b in out for piece in _separated(text, a, b)]
+
+
+def _continued(pieces):
+    """LaTeX equations continued over lines (`aligned`): in LaTeX an equation ends at `\\\\`, so
+    a line whose last equation has no `\\\\` after it goes on in the next line unless that line
+    starts an equation of its own (`v_t &= ...`). The pieces of one equation become one line."""
+    out: list = []
+    for line, start, end in pieces:
+        if out:
+            previous = out[-1][0]
+            last_line = previous.parts[-1][0] if isinstance(previous, _JoinedLine) else previous
+            open_end = not re.search(r"\\\\(?:\s*\[[^\]]*\])?\s*$", _uncommented(last_line.text))
+            if (open_end and line is not last_line
+                    and not _EQUATION_START.match(_SPACING.sub("", line.text[start:end]))):
+                joined = _JoinedLine.join(out[-1], (line, start, end))
+                out[-1] = (joined, 0, len(joined.text))
+                continue
+        out.append((line, start, end))
+    return out
+
+
+def _uncommented(text: str) -> str:
+    starts = [i for i in (text.find("#"), text.find("%")) if i >= 0]
+    return text[:min(starts)] if starts else text
+
+
+class _JoinedLine:
+    """Several pieces of lines read as one line of text; spans map back to where each piece is."""
+
+    def __init__(self, parts):
+        self.parts = parts  # (EquationLine, start, end, offset in self.text)
+        self.text = " ".join(line.text[a:b] for line, a, b, _ in parts)
+        first = parts[0][0]
+        self.file, self.line, self.col, self.line_text = first.file, first.line, first.col, first.line_text
+
+    @classmethod
+    def join(cls, piece, more) -> "_JoinedLine":
+        line, start, end = piece
+        parts = list(line.parts) if isinstance(line, _JoinedLine) else [(line, start, end, 0)]
+        offset = len(" ".join(l.text[a:b] for l, a, b, _ in parts)) + 1
+        return cls(parts + [(more[0], more[1], more[2], offset)])
+
+    def span(self, start: int, end: int | None = None) -> Span:
+        for line, a, b, offset in reversed(self.parts):
+            if start >= offset:
+                local = a + start - offset
+                local_end = None if end is None else min(a + end - offset, b)
+                return line.span(local, local_end)
+        return self.parts[0][0].span(start, end)
 
 
 _SEPARATOR = re.compile(r"(?<!\\)[;,]|\\q?quad\b")

@@ -27,9 +27,7 @@ def test_readme_links_the_spec_reference():
 
 # Parts of format 2 that this version refuses with an error of its own rather than errors.NOT_YET's
 # "not supported yet" (key -> a spec using it). docs/spec-format.md marks them not yet supported.
-OTHER_GAPS = {
-    "latex_continuation": "equations: |\n  h_t &= \\tanh(W x_t\n         + U h_{t-1})\n",
-}
+OTHER_GAPS: dict[str, str] = {}
 
 
 def _not_yet_notes():
@@ -50,13 +48,3 @@ def test_not_yet_notes_follow_the_code():
     assert not stale, (f"docs/spec-format.md marks {sorted(stale)} as not yet supported, but eqcell "
                        "no longer refuses it: delete the note and its not-yet comment")
 
-
-@pytest.mark.parametrize("key", sorted(OTHER_GAPS))
-def test_other_gaps_are_still_refused(key):
-    """A part of format 2 refused with another error: once it works, delete its note."""
-    import eqcell
-    from eqcell.errors import SpecError
-
-    assert key in _not_yet_notes()
-    with pytest.raises(SpecError):
-        eqcell.analyze("name: T\n" + OTHER_GAPS[key])

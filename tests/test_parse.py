@@ -120,18 +120,6 @@ def test_prime_superscript_is_not_a_power():
     assert parse(r"f_t &= \tanh(x_t)^{2}")[0].expr == sympy.Pow(nodes.call("tanh", S("x")), 2, evaluate=False)
 
 
-# -- format 2 constructs not implemented yet: one message each, from errors.NOT_YET --------
-@pytest.mark.parametrize("line, key", [
-
-])
-def test_format_2_constructs_say_not_supported_yet(line, key):
-    with pytest.raises(SpecError) as raised:
-        parse(line)
-    what, verb, hint = NOT_YET[key]
-    assert raised.value.message.startswith(f"{what} {verb} part of the spec language (format 2)")
-    assert "not support" in raised.value.message and raised.value.hint == hint
-
-
 def test_unknown_lowercase_function_is_not_offered_a_matrix_product():
     with pytest.raises(SpecError) as raised:
         parse("h_t = maximum(a)")

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from eqcell import nodes
 from eqcell.cli import cli
-from eqcell.errors import NOT_YET, SpecError, did_you_mean
+from eqcell.errors import SpecError, did_you_mean
 from eqcell.parse import MAX_DEPTH, MAX_EQUATIONS, MAX_OPERANDS, parse_equations
 from eqcell.spec import load_spec
 

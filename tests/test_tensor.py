@@ -222,3 +222,19 @@ def test_heads_serialize():
     for got, want in zip(clone(x), layer(x)):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-6)
     assert isinstance(keras.layers.RNN(layer.cell), keras.layers.RNN)
+
+
+def test_readme_mlstm_section_runs():
+    """The README's mLSTM example, as written: the paper's LaTeX to a trained model."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## mLSTM, from the paper's equations to a trained model")[1]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+    code = code.replace("epochs=2", "epochs=1").replace("(64, 20, 8)", "(16, 6, 8)")
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own documentation, not user input
+    assert namespace["model"].layers[0].cell.symbol_weights()["W_k"].shape == (4, 16, 8)
+    assert eqcell.generate(namespace["MLSTM"]) == eqcell.generate(_with_heads(MLSTM, 4).replace("d: 4", "d: 16")
+                                                                   .replace("{arg: num_heads, default: 4}", "4"))

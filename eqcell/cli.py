@@ -211,10 +211,13 @@ def list_specs():
     """List the shipped specs; their names work wherever SPEC is accepted."""
     from .spec import load_spec, shipped_names
 
+    rows = []
     for name in shipped_names():
         spec = load_spec(name)
-        first = (spec.description.strip().splitlines() or [""])[0]
-        click.echo(f"{name:<12} {spec.name.value:<16} {first}")
+        rows.append((name, spec.name.value, (spec.description.strip().splitlines() or [""])[0]))
+    widths = [max(len(row[i]) for row in rows) for i in range(2)] if rows else [0, 0]
+    for name, cls, first in rows:
+        click.echo(f"{name:<{widths[0]}}  {cls:<{widths[1]}}  {first}")
 
 
 def main(argv=None):

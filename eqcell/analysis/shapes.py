@@ -96,6 +96,7 @@ class _Sizes:
         self.operands: dict[sympy.Expr, sympy.Expr] = {}
         self.row = spec.row_vectors  # `vectors: row`: a vector as written is a row
         self.row_matrices: set[str] = set()
+        self.scalar_columns: set[sympy.Expr] = set()  # AsColumn nodes that hold a scalar
 
     def find(self, key: str) -> str:
         while self.parent.setdefault(key, key) != key:
@@ -422,6 +423,8 @@ class _Sizes:
                           "write diag(a) S to scale the rows of S by a vector a, S diag(a) for its columns")
             if isinstance(value, Vec):
                 args[i] = nodes.AsColumn(args[i])
+                if self.is_scalar(value):
+                    self.scalar_columns.add(args[i])
         for i in eyes:
             rows = self.union(rows, cols, eq, what="`I` plus a matrix (a square one)")
             symbol = sympy.Symbol(f"#eye{len(self.eyes)}")
@@ -445,6 +448,7 @@ class _Sizes:
             if one is None or self.is_scalar(one):
                 if isinstance(other, Mat) and one is not None:
                     x = nodes.AsColumn(x)
+                    self.scalar_columns.add(x)
                 if isinstance(other, _Special):
                     self.fail("a scalar times `I` or diag(...)", span, "multiply the matrix they stand in instead")
                 return other, (nodes.mul(x, y) if one is left else nodes.mul(y, x))
@@ -452,7 +456,7 @@ class _Sizes:
             return self.special_times(left, right, a, b, expr, eq)
         if isinstance(left, Mat) and isinstance(right, Mat):
             self.union(left.cols, right.rows, eq, what="a matrix product", node=expr)
-            return Mat(left.rows, right.cols), nodes.MatrixMatrix(a, b)
+            return Mat(left.rows, right.cols), self.matrix_product(a, b)
         if isinstance(left, Mat):
             if right.row:
                 self.fail("a matrix times a row vector", span, "a matrix multiplies a column vector (S q) or a matrix")
@@ -474,6 +478,38 @@ class _Sizes:
         kind = "row" if left.row else "column"
         self.fail(f"a product of two {kind} vectors", span,
                   "u^T v is a dot product, u v^T an outer product; * or ⊙ multiplies element-wise")
+
+    def matrix_product(self, a, b):
+        """A B of two matrix values, without a d^3 product where the equations allow it:
+        A (I - X) = A - A X, A (u v^T) = (A u) v^T, A (s X) = s (A X) for a scalar s, and the same
+        from the left (DeltaNet's S_{t-1} (I - b_t k_t k_t^T) costs d^2 per step, not d^3)."""
+        for matrix, other, left in ((b, a, False), (a, b, True)):
+            if isinstance(matrix, sympy.Add) and any(isinstance(t, nodes.Eye) for t in matrix.args):
+                terms = [other if isinstance(t, nodes.Eye) else
+                         (self.matrix_product(t, other) if left else self.matrix_product(other, t)) for t in matrix.args]
+                return nodes.add(*terms)
+            if isinstance(matrix, sympy.Mul):
+                scalars = [f for f in matrix.args if self.scalar_node(f)]
+                rest = [f for f in matrix.args if not self.scalar_node(f)]
+                if scalars and len(rest) == 1:
+                    inner = self.matrix_product(rest[0], other) if left else self.matrix_product(other, rest[0])
+                    return nodes.mul(*scalars, inner)
+            if isinstance(matrix, nodes.Outer):
+                u, v = matrix.args
+                if left:  # (u v^T) B = u (v^T B)
+                    return nodes.Outer(u, nodes.VectorMatrix(v, other))
+                return nodes.Outer(nodes.MatrixVector(other, u), v)  # A (u v^T) = (A u) v^T
+        return nodes.MatrixMatrix(a, b)
+
+    def scalar_node(self, node) -> bool:
+        """A factor that is one number per example (or a number): it commutes with matrices."""
+        if node.is_Number or (node.is_Symbol and node.name in self.structure.constants):
+            return True
+        if node in self.scalar_columns:
+            return True
+        if isinstance(node, sympy.Pow):
+            return self.scalar_node(node.args[0]) and node.args[1].is_Number
+        return False
 
     def special_times(self, left, right, a, b, expr, eq):
         span = self.span(eq, expr)

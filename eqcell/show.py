@@ -58,10 +58,31 @@ def describe(ir: CellIR, latex: bool = False, units: int = 32, input_dim: int = 
     lines.append("")
     when = ("the layer's scan runs it for all steps at once" if ir.scan else
             "the layer runs it for all steps at once when the input has at least as many features")
-    lines.append(f"input-only part (project_inputs; {when}): " + ", ".join(ir.projected))
+    lines.append(f"input-only part (project_inputs; {when}): " + ", ".join(_spec_terms(ir, ir.projected)))
     lines.append(f"path: {ir.scan_reason}")
     if ir.scan:
         lines.append("  (the layer's parallel_scan='auto' loops instead on JAX's CPU backend, where the loop is faster)")
     if ir.square_input:
         lines.append("note: the input is combined element-wise with the state: input_dim must equal units")
     return "\n".join(lines)
+
+
+
+def _spec_terms(ir: CellIR, names) -> list[str]:
+    """The generated step's values in the spec's terms: a variable as `v_t`, a product's slice as
+    the matrix product it holds (`W_q x_t`), the input-only part of a fused product by its weight."""
+    from .ir import Product, Statement
+
+    described = {ir.input_local: f"{ir.input}_t"}
+    weights = {w.name: w for w in ir.weights}
+    for step in ir.steps:
+        if isinstance(step, Statement):
+            described[step.target] = f"{step.variable}_t"
+        elif isinstance(step, Product):
+            lead = weights[step.operands[0].weight]
+            hoisted = [op for op in step.operands if op.hoistable]
+            for slot, member in zip(step.slots, lead.members):
+                described[slot] = f"{member} {lead.operand}"
+            if step.partial and hoisted:
+                described[step.partial] = " + ".join(f"{ir.input}_t @ {op.weight}" for op in hoisted) + " (+ bias)"
+    return [described.get(name, name) for name in names]

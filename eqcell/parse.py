@@ -422,6 +422,8 @@ class _Tokenizer:
                 base = inner + LATEX_ACCENTS[word]
             else:
                 base = inner.replace(" ", "")
+                if base.lower() in nodes.FUNCTIONS and base not in nodes.ALIASES and len(base) > 1:
+                    base = base.lower()  # `\mathrm{ReLU}`, `\operatorname{Tanh}`: a function's name in any case
                 if base in nodes.FUNCTIONS or base in nodes.ALIASES or base.lower() == "diag":
                     self._emit("func", "diag" if base.lower() == "diag" else nodes.ALIASES.get(base, base), start, close)
                     return
@@ -818,8 +820,8 @@ class _Parser:
         return sympy.Pow(base, exponent, evaluate=False)
 
     def _label_follows(self) -> bool:
-        """`W^{f}`, `U^{(z)}`, `W^f`: the superscript holds names only, and none is a variable, or
-        the name is a matrix (a product follows: `W^{(h)} x_t` labels W by the variable h)."""
+        """`W^{f}`, `U^{(z)}`, `W^f`, `b^{z}`: the superscript holds names without a time index only,
+        none a constant, or the name is a matrix (a product follows: `W^{(h)} x_t`)."""
         i = self.i + 1
         if not (self.tokens[i].kind == "op" and self.tokens[i].value == "^" and self.tokens[i].end - self.tokens[i].start == 1):
             return False
@@ -840,7 +842,9 @@ class _Parser:
             if depth == 0:
                 break
         matrix = self._starts_primary(self.tokens[j]) or (self.tokens[j].kind == "op" and self.tokens[j].value == "@")
-        return bool(names) and (matrix or not any(t.value in self.variables for t in names))
+        # a variable in a power carries its time index (`c^{a_t}`): bare names are labels, even a
+        # variable's name (`b_{ih}^{z}` next to z_t, as library docs label a gate's bias), but not a constant
+        return bool(names) and (matrix or not any(t.value in self.constants for t in names))
 
     def _labelled(self, base_tok: Token) -> sympy.Expr:
         """The name with its label joined: W_{ih}^{f} is the parameter W_ih_f."""

@@ -303,6 +303,14 @@ def test_a_superscript_holding_a_variable_is_a_power():
     assert parse("a_t = sigmoid(x_t)\nh_t = c^{a_t}")[1].expr == POW(S("c"), S("a"))
 
 
+def test_a_bare_variable_name_in_a_superscript_is_a_label():
+    """Library docs label a gate's bias by its variable (`b_{ih}^{z}` next to z_t): a variable in
+    a power would carry its time index; a constant stays a power."""
+    eqs = parse("z_t = sigmoid(W x_t + b_{ih}^{z})\nh_t = z_t * h_{t-1} + p^{z} * x_t")
+    assert eqs[0].expr == nodes.call("sigmoid", nodes.add(nodes.matmul(S("W"), S("x")), S("b_ih_z")))
+    assert {r.name for r in eqs[1].refs} >= {"p_z"}
+
+
 @pytest.mark.parametrize("text", [
     "h(t) = tanh(W x(t) + U h(t-1))", r"h(t) &= \tanh(W x(t) + U h(t{-}1))", r"h_t &= \tanh(W x_t + U h_{t-1}),",
     r"h_t &= \tanh(W x_t + U h_{t-1}).",

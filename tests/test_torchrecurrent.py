@@ -702,8 +702,7 @@ CASES = {
     "BRCell": Case(
         "weight_ih=W_ih_a,W_ih_c,W_ih_h bias_ih=b_ih_a,b_ih_c,b_ih_h weight_hh=w_hh_a,w_hh_c "
         "bias_hh=b_hh_a,b_hh_c",
-        ("h",),
-        gap=bias_label("a", "\\mathbf{b}_{ih}^{a}") + "; the same for the vector weight `\\mathbf{w}_{hh}^{a}`"),
+        ("h",)),
     "CFNCell": Case(
         "weight_ih=W_ih_theta,W_ih_eta,W_ih_h bias_ih=b_ih_theta,b_ih_eta,b_ih_h weight_hh=W_hh_theta,W_hh_eta "
         "bias_hh=b_hh_theta,b_hh_eta",
@@ -723,8 +722,7 @@ CASES = {
     "MCLSTMCell": Case(
         "weight_ih=W_ih_f,W_ih_i,W_ih_o,W_ih_m,W_ih_n bias_ih=b_ih_f,b_ih_i,b_ih_o,b_ih_m,b_ih_n "
         "weight_hh=W_hh_f,W_hh_i,W_hh_o,W_hh_m,W_hh_n bias_hh=b_hh_f,b_hh_i,b_hh_o,b_hh_m,b_hh_n",
-        ("v", "c"), extras="output: h",
-        gap=bias_label("f", "\\mathbf{b}_{ih}^{f}")),
+        ("v", "c"), extras="output: h"),
     "MGUCell": Case(
         "weight_ih=W_ih_f,W_ih_h bias_ih=b_ih_f,b_ih_h weight_hh=W_hh_f,W_hh_h bias_hh=b_hh_f,b_hh_h", ("h",),
         gap=PHI.format(f="phi", which="tanh") + "; also the bias labels `\\mathbf{b}_{ih}^{f}` naming f"),
@@ -745,8 +743,7 @@ CASES = {
     "FastGRNNCell": Case(
         "weight_ih=W_ih weight_hh=W_hh bias_ih=b_ih_z,b_ih_h bias_hh=b_hh_z,b_hh_h zeta=zeta nu=nu",
         ("h",), extras="sizes: {zeta: 1, nu: 1}",
-        torch_kwargs={"nonlinearity": "sigmoid"},  # the docs' z(t) = sigma(...); the code's default gate is tanh
-        gap=bias_label("z", "b_{ih}^z")),
+        torch_kwargs={"nonlinearity": "sigmoid"}),
     "IndRNNCell": Case(
         "weight_ih=W_ih bias_ih=b_ih vector_u=w_hh", ("h",),
         torch_kwargs={"recurrent_bias": False}, gap=PHI.format(f="phi", which="tanh")),
@@ -759,30 +756,25 @@ CASES = {
             "power ('a product of two column vectors'), and the placeholders `\\phi` (ReLU) and `\\tau` (tanh)"),
     "JANETCell": Case(
         "weight_ih=W_ih_f,W_ih_c bias_ih=b_ih_f,b_ih_c weight_hh=W_hh_f,W_hh_c bias_hh=b_hh_f,b_hh_c beta=beta",
-        ("h", "c"), extras="sizes: {beta: 1}",
-        gap=bias_label("c", "\\mathbf{b}_{ih}^{c}")),
+        ("h", "c"), extras="sizes: {beta: 1}"),
     "LiGRUCell": Case(
-        "weight_ih=W_ih_z,W_ih_h bias_ih=b_ih_z,b_ih_h weight_hh=W_hh_z,W_hh_h bias_hh=b_hh_z,b_hh_h", ("h",),
-        gap=bias_label("z", "\\mathbf{b}_{ih}^{z}") + "; next, silently, `\\mathrm{ReLU}\\bigl(...\\bigr)` is a "
-            "matrix parameter named ReLU (a capital before a bracket), not relu"),
+        "weight_ih=W_ih_z,W_ih_h bias_ih=b_ih_z,b_ih_h weight_hh=W_hh_z,W_hh_h bias_hh=b_hh_z,b_hh_h", ("h",)),
     "LightRUCell": Case(
         "weight_ih=W_ih_h,W_ih_f bias_ih=b_ih_h,b_ih_f weight_hh=W_hh_f bias_hh=b_hh_f",
-        ("h",), gap=bias_label("h", "\\mathbf{b}_{ih}^{h}")),
+        ("h",)),
     "MultiplicativeLSTMCell": Case(
         "weight_ih=W_ih_m,W_ih_i,W_ih_f,W_ih_h,W_ih_o bias_ih=b_ih_m,b_ih_i,b_ih_f,b_ih_h,b_ih_o "
         "weight_hh=W_hh_m bias_hh=b_hh_m weight_mh=W_mh_i,W_mh_f,W_mh_h,W_mh_o "
         "bias_mh=b_mh_i,b_mh_f,b_mh_h,b_mh_o",
-        ("h", "c"), gap=bias_label("m", "\\mathbf{b}_{ih}^{m}")),
+        ("h", "c")),
     "MUT1Cell": Case(
         "weight_ih=W_ih_z,W_ih_r,W_ih_h bias_ih=b_ih_z,b_ih_r,b_ih_h weight_hh=W_hh_r,W_hh_h "
         "bias_hh=b_hh_r,b_hh_h",
-        ("h",),
-        gap=bias_label("z", "\\mathbf{b}_{ih}^{z}")),
+        ("h",)),
     "MUT2Cell": Case(
         "weight_ih=W_ih_z,W_ih_r,W_ih_h bias_ih=b_ih_z,b_ih_r,b_ih_h weight_hh=W_hh_z,W_hh_r,W_hh_h "
         "bias_hh=b_hh_z,b_hh_r,b_hh_h",
-        ("h",),
-        gap=bias_label("z", "\\mathbf{b}_{ih}^{z}")),
+        ("h",)),
     "OriginalLSTMCell": Case(
         "weight_ih=W_ih bias_ih=b_ih weight_hh=W_hh bias_hh=b_hh", ("h", "c"),
         gap="variable 'g_i' is used but never defined: `\\sigma\\bigl(g_i(t)\\bigr)` reads the i-slice of the "
@@ -791,13 +783,11 @@ CASES = {
     "PeepholeLSTMCell": Case(
         "weight_ih=W_ih_i,W_ih_f,W_ih_z,W_ih_o bias_ih=b_ih_i,b_ih_f,b_ih_z,b_ih_o "
         "weight_hh=W_hh_i,W_hh_f,W_hh_z,W_hh_o bias_hh=b_hh_i,b_hh_f,b_hh_z,b_hh_o weight_ph=p_i,p_f,p_o",
-        ("h", "c"),
-        gap=bias_label("z", "\\mathbf{b}_{ih}^{z}") + "; the same for the peepholes `\\mathbf{p}^{i}`"),
+        ("h", "c")),
     "RANCell": Case(
         "weight_ih=W_ih_c,W_ih_i,W_ih_f bias_ih=b_ih_i,b_ih_f weight_hh=W_hh_i,W_hh_f bias_hh=b_hh_i,b_hh_f",
         ("h", "c"),
-        zeros=("b_ih_c",),  # the docs' content layer has a bias, the code's has none
-        gap=bias_label("c", "\\mathbf{b}_{ih}^{c}")),
+        zeros=("b_ih_c",)),  # the docs' content layer has a bias
     "ResLSTMCell": Case(
         "weight_ih=W_ih_i,W_ih_f,W_ih_g,W_ih_o bias_ih=b_ih_i,b_ih_f,b_ih_g,b_ih_o "
         "weight_hh=W_hh_i,W_hh_f,W_hh_g,W_hh_o bias_hh=b_hh_i,b_hh_f,b_hh_g,b_hh_o weight_ph=p_i,p_f,p_o "
@@ -807,10 +797,9 @@ CASES = {
     "SGRNCell": Case("weight_ih=W_ih bias_ih=b_ih weight_hh=W_hh bias_hh=b_hh", ("h",)),
     "STARCell": Case(
         "weight_ih=W_ih_z,W_ih_k bias_ih=b_ih_z,b_ih_k weight_hh=W_hh_k bias_hh=b_hh_k",
-        ("h",), gap=bias_label("z", "\\mathbf{b}_{ih}^{z}")),
+        ("h",)),
     "TRNNCell": Case(
-        "weight_ih=W_ih_z,W_ih_f bias_ih=b_ih_z,b_ih_f", ("h",),
-        gap=bias_label("z", "\\mathbf{b}_{ih}^{z}")),
+        "weight_ih=W_ih_z,W_ih_f bias_ih=b_ih_z,b_ih_f", ("h",)),
     "TGRUCell": Case(
         "weight_ih=W_ih_z,W_ih_f,W_ih_o bias_ih=b_ih_z,b_ih_f,b_ih_o weight_hh=W_hh_z,W_hh_f,W_hh_o "
         "bias_hh=b_hh_z,b_hh_f,b_hh_o",
@@ -829,7 +818,7 @@ CASES = {
 # The docs describe another cell than the code computes: no comparison with torchrecurrent possible.
 DOCS_DIFFER = {
     "NBRCell": ("`\\mathbf{W}_{hh}^{a}\\,\\circ\\,\\mathbf{h}(t-1)` is element-wise in the docs, a matrix product "
-                "in the code", bias_label("a", "\\mathbf{b}_{ih}^{a}")),
+                "in the code", None),
     "coRNNCell": ("the docs' c(t) is implicit (`- \\Delta t\\,\\epsilon\\,\\mathbf{c}(t)`, as in the coRNN paper), "
                   "the code uses c(t-1)",
                   "c_t is defined in terms of itself: the implicit `- \\Delta t\\,\\epsilon\\,\\mathbf{c}(t)`; next, "
@@ -842,8 +831,7 @@ DOCS_DIFFER = {
                 "matrix named t, and the numeric labels `\\mathbf{W}_{ih}^{1}` read as powers ('a product of two "
                 "column vectors')"),
     "MUT3Cell": ("the docs' z(t) reads h(t-1), the code's tanh(h(t-1)); the docs' r(t) adds x(t), the code "
-                 "W_ih x(t) + b",
-                 bias_label("z", "\\mathbf{b}_{ih}^{z}")),
+                 "W_ih x(t) + b", None),
     "NASCell": ("the docs compute c~(t) and never use it (c(t) = l_1 o l_2); the code's c(t) is "
                 "tanh(l_1 + c(t-1)) o l_2",
                 "unknown LaTeX command '\\dots': `[g_0,\\dots,g_7] &= \\mathrm{chunk}_8\\bigl(\\mathbf{g}(t)\\bigr)` "

@@ -178,7 +178,18 @@ class Attribute(Symbol):
 
 
 def call(name: str, *args: sympy.Expr) -> sympy.Expr:
-    return FUNCTION_CLASSES[name](*args, evaluate=False)
+    return (FUNCTION_CLASSES.get(name) or placeholder(name))(*args, evaluate=False)
+
+
+_PLACEHOLDERS: dict[str, type] = {}
+
+
+def placeholder(name: str) -> type:
+    """The function class of a name the spec declares as an activation (`\\phi` in a paper that
+    says "phi is the tanh"): element-wise, one argument, what it computes set by `activations:`."""
+    if name not in _PLACEHOLDERS:
+        _PLACEHOLDERS[name] = type(name, (ElementwiseBase,), {"__module__": __name__})
+    return _PLACEHOLDERS[name]
 
 
 def add(*terms: sympy.Expr) -> sympy.Expr:

@@ -122,8 +122,9 @@ def parse_equations(spec: Spec) -> tuple[Equation, ...]:
     variables = frozenset(tokens[0].value for _, tokens in lines if tokens and tokens[0].kind == "name")
     constants = frozenset(key.value for key, _ in spec.constants)
     variables |= constants
+    declared = frozenset(a.symbol.value for a in spec.activations if a.symbol.value not in nodes.FUNCTIONS)
     for line, tokens in lines:
-        eq = _Parser(line, tokens, counter, variables, constants, spec.row_vectors).equation()
+        eq = _Parser(line, tokens, counter, variables, constants, spec.row_vectors, declared).equation()
         if eq.target in first_def:
             raise SpecError(f"variable {eq.target!r} is defined twice "
                             f"(first on line {first_def[eq.target].line})", eq.span,
@@ -618,8 +619,9 @@ class _Parser:
 
     def __init__(self, line: EquationLine, tokens: list[Token], counter: _LayerNormCounter,
                  variables: frozenset[str] = frozenset(), constants: frozenset[str] = frozenset(),
-                 row_vectors: bool = False):
+                 row_vectors: bool = False, declared: frozenset[str] = frozenset()):
         self.line, self.tokens, self.i, self.counter = line, tokens, 0, counter
+        self.declared = declared  # functions the spec's `activations:` name (placeholders of the paper)
         self.variables, self.constants, self.row_vectors = variables, constants, row_vectors
         self.refs: list[Ref] = []
         self.spans: dict[sympy.Expr, Span] = {}
@@ -909,6 +911,8 @@ class _Parser:
                     raise not_yet(tok.value, self._span(tok))
                 if tok.value == "diag":
                     return self._spanned(nodes.Diag(self._bracketed(tok, call=True)), tok)
+                if tok.value in self.declared:  # a function the spec declares in `activations:` (\phi)
+                    return self._call(tok.value, tok)
                 if tok.value in nodes.FUNCTIONS or tok.value in nodes.ALIASES:
                     return self._call(nodes.ALIASES.get(tok.value, tok.value), tok)
                 if not tok.value[0].isupper():
@@ -970,7 +974,7 @@ class _Parser:
         if name == "layer_norm":
             gain, bias = self.counter.next()
             return nodes.call(name, self._bracketed(tok, call=True), gain, bias)
-        if nodes.FUNCTIONS[name] == 1:
+        if nodes.FUNCTIONS.get(name, 1) == 1:
             return nodes.call(name, self._bracketed(tok, call=True))
         return nodes.call(name, *self._arguments(tok, nodes.FUNCTIONS[name]))
 

@@ -526,9 +526,13 @@ def _checked_activation(act: Activation, earlier: list[Activation]) -> Activatio
     if symbol in nodes.FUNCTIONS and symbol not in functions:  # a Keras activation takes one argument
         raise SpecError(f"activation {act.arg.value!r} replaces {symbol!r}, which is not a function of one "
                         "argument", act.symbol.span, f"an activation replaces one of: {', '.join(functions)}")
-    if symbol not in nodes.FUNCTIONS:
+    close = did_you_mean(symbol, functions)
+    declared = (act.default is not act.symbol and isinstance(symbol, str) and symbol.isidentifier()
+                and symbol.isascii() and not close)
+    if symbol not in nodes.FUNCTIONS and not declared:  # `{symbol: phi, default: tanh}` declares phi
         raise SpecError(f"activation {act.arg.value!r} replaces {symbol!r}, which is not an element-wise function",
-                        act.symbol.span, did_you_mean(symbol, functions) or f"functions: {', '.join(functions)}")
+                        act.symbol.span, close or f"functions: {', '.join(functions)}; a function the paper "
+                        f"names itself is declared with its default: {{symbol: {symbol}, default: tanh}}")
     for other in earlier:
         if other.symbol.value == symbol:
             raise SpecError(f"{symbol!r} is already exposed as {other.arg.value!r}", act.symbol.span,

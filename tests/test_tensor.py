@@ -238,3 +238,20 @@ def test_readme_mlstm_section_runs():
     assert namespace["model"].layers[0].cell.symbol_weights()["W_k"].shape == (4, 16, 8)
     assert eqcell.generate(namespace["MLSTM"]) == eqcell.generate(_with_heads(MLSTM, 4).replace("d: 4", "d: 16")
                                                                    .replace("{arg: num_heads, default: 4}", "4"))
+
+
+def test_a_function_the_paper_names_is_declared_in_activations():
+    r"""`\phi(...)` with "phi is tanh" in the prose: `activations: {activation: {symbol: phi,
+    default: tanh}}` declares it; the cell equals the one that writes tanh, and a typo of a known
+    function is still refused."""
+    declared = ("name: PhiCell\nactivations:\n  activation: {symbol: phi, default: tanh}\nequations: |\n"
+                "  h_t &= \\phi(W x_t + U h_{t-1})\n")
+    written = ("name: PhiCell\nactivations:\n  activation: {symbol: tanh, default: tanh}\nequations: |\n"
+               "  h_t = tanh(W x_t + U h_{t-1})\n")
+    x = np.random.default_rng(8).standard_normal((2, 4, 3)).astype("float32")
+    w, a = _run(_layer(declared, 5), x)
+    _, b = _run(_layer(written, 5), x, weights=w)
+    for got, want in zip(a, b):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+    with pytest.raises(eqcell.SpecError, match="did you mean 'sigmoid'"):
+        eqcell.analyze(declared.replace("phi, default", "sigmod, default").replace("\\phi(", "sigmod("))

@@ -672,6 +672,9 @@ BIAS_LABEL = ("{err}: the docs label a bias (or a vector weight) with the gate i
               "as a power (only a matrix's superscript is always a label, `W_{{ih}}^{{f}}` -> W_ih_f)")
 PHI = ("unknown function '{f}': the docs write the configurable nonlinearity as a placeholder `\\{f}` (the prose "
        "says which: {which}); `activations:` cannot give it a meaning, its symbol must be a function eqcell knows")
+# the docs name the nonlinearity by a placeholder (`\phi`, `\tau`, `s`) that their prose defines (tanh):
+# the spec declares it, as a user does, with the activation it stands for
+PHI_DECLARED = "activations:\n  activation: {{symbol: {f}, default: tanh}}"
 SUBSCRIPTED_SIGMA = ("a name cannot start with '_': `{tex}` names an activation by a subscripted sigma ({which}); "
                      "eqcell reads \\sigma and then a stray subscript")
 
@@ -725,10 +728,10 @@ CASES = {
         ("v", "c"), extras="output: h"),
     "MGUCell": Case(
         "weight_ih=W_ih_f,W_ih_h bias_ih=b_ih_f,b_ih_h weight_hh=W_hh_f,W_hh_h bias_hh=b_hh_f,b_hh_h", ("h",),
-        gap=PHI.format(f="phi", which="tanh") + "; also the bias labels `\\mathbf{b}_{ih}^{f}` naming f"),
+        extras=PHI_DECLARED.format(f="phi")),
     "MinimalRNNCell": Case(
         "weight_ih=W_ih bias_ih=b_ih weight_hh=W_hh bias_hh=b_hh weight_mm=W_mm",
-        ("h",), gap=PHI.format(f="phi", which="tanh")),
+        ("h",), extras=PHI_DECLARED.format(f="phi")),
     "MiRU1Cell": Case(
         "weight_ih=W_r,W_h bias_ih=b_r,b_h weight_hh=U_r,U_h", ("h",),
         extras="constants: {lambda: 0.3}", torch_kwargs={"update_coefficient": 0.3, "recurrent_bias": False}),
@@ -738,15 +741,14 @@ CASES = {
         torch_kwargs={"update_coefficient": 0.3, "reset_coefficient": 0.7, "recurrent_bias": False}),
     "FastRNNCell": Case(
         "weight_ih=W_ih bias_ih=b_ih weight_hh=W_hh bias_hh=b_hh alpha=alpha beta=beta",
-        ("h",), extras="sizes: {alpha: 1, beta: 1}",
-        gap=PHI.format(f="phi", which="tanh")),
+        ("h",), extras="sizes: {alpha: 1, beta: 1}\n" + PHI_DECLARED.format(f="phi")),
     "FastGRNNCell": Case(
         "weight_ih=W_ih weight_hh=W_hh bias_ih=b_ih_z,b_ih_h bias_hh=b_hh_z,b_hh_h zeta=zeta nu=nu",
         ("h",), extras="sizes: {zeta: 1, nu: 1}",
         torch_kwargs={"nonlinearity": "sigmoid"}),
     "IndRNNCell": Case(
         "weight_ih=W_ih bias_ih=b_ih vector_u=w_hh", ("h",),
-        torch_kwargs={"recurrent_bias": False}, gap=PHI.format(f="phi", which="tanh")),
+        torch_kwargs={"recurrent_bias": False}, extras=PHI_DECLARED.format(f="phi")),
     "IntersectionRNNCell": Case(
         "weight_ih=W_ih_y,W_ih_h,W_ih_g_y,W_ih_g_h bias_ih=b_ih_y,b_ih_h,b_ih_g_y,b_ih_g_h "
         "weight_hh=W_hh_y,W_hh_h,W_hh_g_y,W_hh_g_h bias_hh=b_hh_y,b_hh_h,b_hh_g_y,b_hh_g_h",
@@ -803,16 +805,14 @@ CASES = {
     "TGRUCell": Case(
         "weight_ih=W_ih_z,W_ih_f,W_ih_o bias_ih=b_ih_z,b_ih_f,b_ih_o weight_hh=W_hh_z,W_hh_f,W_hh_o "
         "bias_hh=b_hh_z,b_hh_f,b_hh_o",
-        ("h", "x"),
-        gap=PHI.format(f="tau", which="tanh") + "; also the bias labels `\\mathbf{b}_{ih}^{z}` naming z"),
+        ("h", "x"), extras=PHI_DECLARED.format(f="tau")),
     "TLSTMCell": Case(
         "weight_ih=W_z,W_f,W_o bias_ih=b_z,b_f,b_o weight_hh=V_z,V_f,V_o",
-        ("c", "x"), extras="output: h", torch_kwargs={"recurrent_bias": False},  # the docs have one bias per gate
-        gap=PHI.format(f="tau", which="tanh") + "; also the labels `\\mathbf{b}^{z}` naming z"),
+        ("c", "x"), extras="output: h\n" + PHI_DECLARED.format(f="tau"),
+        torch_kwargs={"recurrent_bias": False}),  # the docs have one bias per gate
     "UGRNNCell": Case(
         "weight_ih=W_xh_c,W_xh_g bias_ih=b_ih_c,b_ih_g weight_hh=W_hh_c,W_hh_g bias_hh=b_hh_c,b_hh_g", ("h",),
-        gap="unknown function 's': `s\\left(...\\right)`, a one-letter placeholder for the candidate's "
-            "nonlinearity that the prose never defines (the code: tanh)"),
+        extras=PHI_DECLARED.format(f="s")),  # `s\left(...\right)`: the prose never says; the code: tanh
 }
 
 # The docs describe another cell than the code computes: no comparison with torchrecurrent possible.

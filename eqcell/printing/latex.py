@@ -5,7 +5,7 @@ from collections.abc import Iterable
 
 from sympy.printing.precedence import PRECEDENCE
 
-from ..nodes import prev_of
+from ..nodes import FUNCTIONS, prev_of
 from ..parse import GREEK, LATEX_ACCENTS
 from .base import EqPrinter, WrittenTensorPrinting
 
@@ -49,6 +49,8 @@ class LatexPrinter(WrittenTensorPrinting, EqPrinter):
     def _print_ElementwiseBase(self, expr):
         name = type(expr).__name__
         head = LATEX_FUNCTIONS.get(name, f"\\operatorname{{{'LN' if name == 'layer_norm' else name}}}")
+        if name not in FUNCTIONS:  # a function the spec declares (`\phi`): its name as the paper writes it
+            head = latex_name(name)
         args = expr.args[:1] if name == "layer_norm" else expr.args  # its gain and bias are implicit
         return f"{head}({', '.join(self._print(a) for a in args)})"
 

@@ -33,5 +33,9 @@ class PlainPrinter(WrittenTensorPrinting, EqPrinter):
 
     transpose, norm = "^T", ("‖", "‖")
 
+    def _print_ElementwiseBase(self, expr):  # a declared function (`phi`) prints as written
+        name = type(expr).__name__
+        return f"{self._functions.get(name, name)}({', '.join(self._print(a) for a in expr.args)})"
+
     def _print_layer_norm(self, expr):
         return f"layer_norm({self._print(expr.args[0])})"

@@ -61,7 +61,7 @@ KERAS = Dialect(
         "AsRow": "ops.expand_dims({0}, -2)",
         "Eye": "ops.eye({0}, dtype={owner}.compute_dtype)",
         "Norm": "ops.norm({0}, axis=-1, keepdims=True)"}),
-    reshape="ops.reshape({}, {})", shape="({})", heads_matmul='ops.einsum("...hi,hij->...hj", {}, {})')
+    reshape="ops.reshape({}, {})", shape="({})", heads_matmul="_heads_matmul({}, {})")
 
 TF_KERAS = Dialect(
     target="tf-keras", template="tf_keras.py.j2", lib="tf_keras",
@@ -90,7 +90,7 @@ TF_KERAS = Dialect(
         "AsRow": "tf.expand_dims({0}, -2)",
         "Eye": "tf.eye({0}, dtype={owner}.compute_dtype)",
         "Norm": "tf.norm({0}, axis=-1, keepdims=True)"}),
-    reshape="tf.reshape({}, {})", shape="[{}]", heads_matmul='tf.einsum("...hi,hij->...hj", {}, {})')
+    reshape="tf.reshape({}, {})", shape="[{}]", heads_matmul="_heads_matmul({}, {})")
 
 DIALECTS = {d.target: d for d in (KERAS, TF_KERAS)}
 TARGETS = tuple(DIALECTS)

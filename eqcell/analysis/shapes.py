@@ -461,12 +461,16 @@ class _Sizes:
             if right.row:
                 self.fail("a matrix times a row vector", span, "a matrix multiplies a column vector (S q) or a matrix")
             self.union(left.cols, right.cls, eq, what="a matrix-vector product", node=expr)
+            if isinstance(a, nodes.SwapAxes):  # S^T q: q^T S, without transposing S first
+                return Vec(self.find(left.rows)), nodes.VectorMatrix(b, a.args[0])
             return Vec(self.find(left.rows)), nodes.MatrixVector(a, b)
         if isinstance(right, Mat):
             if not left.row:
                 self.fail("a column vector times a matrix", span,
                           "transpose the vector (k^T S), or write the matrix first (S^T k)")
             self.union(left.cls, right.rows, eq, what="a vector-matrix product", node=expr)
+            if isinstance(b, nodes.SwapAxes):  # k^T S^T: S k
+                return Vec(self.find(right.cols), True), nodes.MatrixVector(b.args[0], a)
             return Vec(self.find(right.cols), True), nodes.VectorMatrix(a, b)
         if left.row and not right.row:
             self.union(left.cls, right.cls, eq, what="a dot product", node=expr)

@@ -67,6 +67,7 @@ class Context(NamedTuple):
     square_input: bool
     weights: tuple[WeightCode, ...]
     unpack_states: str
+    state_reshapes: tuple[str, ...]                 # matrix and per-head states from their flat form
     dropout_prev: str                               # the t-1 value recurrent dropout masks, or ""
     dropout_masked: str                             # its masked copy, or ""
     project_lines: tuple[str, ...]
@@ -243,6 +244,7 @@ def build_context(ir: CellIR, dialect: Dialect) -> Context:
         square_input=ir.square_input,
         weights=tuple(_weight_code(w, scope, dialect) for w in ir.weights),
         unpack_states=_unpack(ir, dialect, scope),
+        state_reshapes=_state_reshapes(ir, dialect, scope),
         dropout_prev=dropout.prev if dropout else "", dropout_masked=dropout.masked if dropout else "",
         project_lines=project_lines,
         step_lines=step_lines,
@@ -302,13 +304,22 @@ def _unpack(ir: CellIR, dialect: Dialect, scope) -> str:
         line = f"{prevs[0]} = states[0] if {dialect.is_nested} else states  # {comment}"
     else:
         line = f"{', '.join(prevs)} = states  # {comment}"
-    lines = [line]
+    return line
+
+
+def _state_reshapes(ir: CellIR, dialect: Dialect, scope) -> tuple[str, ...]:
+    """Each state passed flat, as the step computes with it: a matrix (batch, rows, columns), per
+    head (batch, heads, ...). After recurrent dropout, whose mask Keras makes for the flat state."""
+    lines = []
+    masked = ir.recurrent_dropout
     for s in ir.states:
         if s.shape:
             shape = dialect.shape.format(", ".join(["-1"] + [Dim.of(d).code(scope) for d in s.shape]))
             why = "per head" if ir.heads else "kept flattened"
             lines.append(f"{s.prev} = {dialect.reshape.format(s.prev, shape)}  # {s.name} is {why}")
-    return "\n        ".join(lines)
+            if masked and masked.prev == s.prev:
+                lines.append(f"{masked.masked} = {dialect.reshape.format(masked.masked, shape)}")
+    return tuple(lines)
 
 
 def _returns(ir: CellIR, dialect: Dialect, scope) -> str:

@@ -117,3 +117,12 @@ equations: |
   y_t = gelu(h_t) - 0.5 * silu(h_t) + elu(h_t) * softsign(h_t) + hard_sigmoid(h_t) * log(1 + exp(h_t))
 """,
 }
+
+
+# Shipped specs with reference tests of their own (test_zoo_classic, test_zoo_tensor, test_zoo_token_shift):
+# the tests that loop over every shipped spec run one case of each by default, the rest under -m slow
+from classic_references import CLASSIC_SPECS  # noqa: E402
+
+REFERENCED_SPECS = CLASSIC_SPECS | {"mlstm", "xlstm_slstm", "gla", "deltanet", "gated_deltanet", "mamba_ssm",
+                                    "qrnn2", "rwkv4"}
+VERIFIED_BY_DEFAULT = {"rg_lru", "mlstm", "rwkv4"}  # of those, `eqcell verify` by default (keras target)

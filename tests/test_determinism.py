@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import eqcell
-from classic_references import CLASSIC_SPECS
+from helpers import REFERENCED_SPECS as CLASSIC_SPECS
 
 SPECS = sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "specs").glob("*.yaml"))
 TARGETS = ["keras", "tf-keras"]

@@ -13,7 +13,7 @@ keras = pytest.importorskip("keras")
 from keras import ops  # noqa: E402
 
 import eqcell  # noqa: E402
-from classic_references import CLASSIC_SPECS  # noqa: E402
+from helpers import REFERENCED_SPECS as CLASSIC_SPECS  # noqa: E402
 from conftest import SHIPPED  # noqa: E402
 from helpers import assert_close, loss_and_grads  # noqa: E402
 
@@ -36,7 +36,8 @@ def features(spec, wanted, units):
 
 def size_args(spec):
     """Values for the spec's named sizes (`sizes: {r: proj_units}`), constructor arguments."""
-    return {name: 3 for name in eqcell.analyze(spec).sizes}
+    ir = eqcell.analyze(spec)
+    return {**{name: 3 for name in ir.sizes}, **({ir.heads: 1} if ir.heads else {})}  # one head: any units
 
 
 def classes(spec):

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import eqcell
-from classic_references import CLASSIC_SPECS
+from helpers import REFERENCED_SPECS as CLASSIC_SPECS
 from conftest import GOLDEN, ROOT
 from eqcell.analysis.keras_names import INHERITED_ATTRIBUTES
 from eqcell.render import module_names

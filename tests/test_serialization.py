@@ -28,7 +28,7 @@ import eqcell  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted(p.stem for p in (ROOT / "specs").glob("*.yaml"))
-B, T, D, U = 2, 5, 4, 4  # input_dim == units: some specs (highway terms) require it
+B, T, D, U = 2, 5, 6, 6  # input_dim == units: some specs (highway terms) require it; 6: 3 heads divide it
 TARGETS = ["keras", "tf-keras"]
 BOTH = pytest.mark.parametrize("target", TARGETS)
 

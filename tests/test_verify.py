@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from classic_references import CLASSIC_SPECS
+from helpers import REFERENCED_SPECS, VERIFIED_BY_DEFAULT
 from conftest import ROOT, SHIPPED
 from helpers import PAPER_CELLS
 from eqcell import analyze
@@ -116,9 +116,9 @@ def test_fused_weights_put_paper_matrices_transposed_into_their_columns():
 # --- shipped specs verify --------------------------------------------------------------------
 
 def _classic_slow(spec, target):
-    """The classic cells (tests/test_zoo_classic.py checks them against their papers) verify on the
-    keras target by default, on tf-keras under `pytest -m slow`; ln_lstm (5 s a target) only there."""
-    if spec in CLASSIC_SPECS and (target != "keras" or spec == "ln_lstm"):
+    """The cells with reference tests of their own (tests/test_zoo_*.py) verify under `pytest -m slow`,
+    but for a few on the keras target (VERIFIED_BY_DEFAULT)."""
+    if spec in REFERENCED_SPECS and (target != "keras" or spec not in VERIFIED_BY_DEFAULT):
         return pytest.param(spec, target, marks=pytest.mark.slow)
     return pytest.param(spec, target)
 

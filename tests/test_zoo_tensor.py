@@ -3,9 +3,10 @@ Mamba's selective SSM) equal float64 references written from their authors' code
 (tests/zoo_references.py: NX-AI/xlstm, fla-org/flash-linear-attention, state-spaces/mamba), never
 from eqcell's specs or generated code.
 
-Each cell is the generated full-sequence layer (`eqcell.load_layer("specs/<name>.yaml")`, one head)
-with a different random draw for every parameter, set in the paper's orientation with
-`cell.set_symbol_weights` (the references take the same names with a leading head axis of 1); it
+Each cell is the generated full-sequence layer (`eqcell.load_layer("specs/<name>.yaml")`; two heads for
+the specs with heads, mLSTM, sLSTM and GLA) with a different random draw for every parameter, set in
+the paper's orientation with `cell.set_symbol_weights` (the references take the same names with a
+leading head axis, of 1 for the cells without heads); it
 runs `return_sequences=True, return_state=True` from zeros and from random initial states, and the
 outputs and every final state (matrix states flattened row-major) must equal the reference's to
 float32 precision. Also: the stabilised mLSTM and sLSTM give the unstabilised equations' h, with
@@ -48,8 +49,14 @@ MATRIX_STATES = {("mlstm", "C"): (UNITS, KEY), ("gla", "S"): (KEY, UNITS), ("del
 STATE_SIZES = {("mlstm", "n"): KEY, ("mlstm", "m"): 1}
 
 
+# the specs with heads (a constructor argument): compared with 2 heads; other tests take 1
+HEADS = {"mlstm": 2, "xlstm_slstm": 2, "gla": 2}
+
+
 def _layer(name, **kwargs):
     _, _, arguments = CELLS[name]
+    if name in HEADS:
+        kwargs.setdefault("num_heads", 1)
     return eqcell.load_layer(SPECS / f"{name}.yaml")(UNITS, return_sequences=True, return_state=True,
                                                      **{**arguments, **kwargs})
 
@@ -71,11 +78,11 @@ def _random_params(name, cell, seed):
 
 
 def _reference_params(name, params):
-    """The draft's interface: a leading head axis of 1; GLA's row-vector weights (in, out) transposed
-    to the draft's (out, in)."""
+    """The draft's interface: a leading head axis (the specs with heads have it already); GLA's
+    row-vector weights (in, out) transposed to the draft's (out, in)."""
     if name == "gla":
-        params = {k: v.T if k.startswith("W_") else v for k, v in params.items()}
-    return {k: np.asarray(v)[None] for k, v in params.items()}
+        params = {k: np.swapaxes(v, -1, -2) if k.startswith("W_") else v for k, v in params.items()}
+    return {k: np.asarray(v) if name in HEADS else np.asarray(v)[None] for k, v in params.items()}
 
 
 def _flat(value):
@@ -83,13 +90,14 @@ def _flat(value):
     return value.reshape(value.shape[0], -1)
 
 
-def _random_states(name, rng):
-    """Random initial states, per head as the reference takes them (batch, 1, ...)."""
+def _random_states(name, rng, heads=1):
+    """Random initial states, per head as the reference takes them (batch, heads, ...)."""
     _, state_names, _ = CELLS[name]
     states = {}
     for s in state_names:
         shape = MATRIX_STATES.get((name, s), (STATE_SIZES.get((name, s), UNITS),))
-        states[s] = rng.normal(0.0, 0.5, (BATCH, 1) + shape)
+        shape = tuple(d // heads if d > 1 else d for d in shape)  # one head's share of each size
+        states[s] = rng.normal(0.0, 0.5, (BATCH, heads) + shape)
     if name == "xlstm_slstm":
         states["n"] = np.abs(states["n"]) + 0.5  # a normaliser: positive, as any n_t is
     return states
@@ -98,7 +106,8 @@ def _random_states(name, rng):
 def _run(name, seed, layer_kwargs=None):
     """(the layer's [outputs, *states], the reference's), from zeros and from random initial states."""
     reference, state_names, arguments = CELLS[name]
-    layer = _layer(name, **(layer_kwargs or {}))
+    heads = (layer_kwargs or {}).get("num_heads", HEADS.get(name, 1))
+    layer = _layer(name, **{"num_heads": heads, **(layer_kwargs or {})} if name in HEADS else (layer_kwargs or {}))
     rng = np.random.default_rng(100 + seed)
     x = rng.standard_normal((BATCH, STEPS, _features(name)))
     layer(x.astype("float32"))
@@ -108,7 +117,7 @@ def _run(name, seed, layer_kwargs=None):
         np.testing.assert_allclose(ops.convert_to_numpy(value), params[key], rtol=1e-6, atol=1e-6, err_msg=key)
     constants = {"d": arguments["d"]} if "d" in arguments else None
     runs = []
-    for initial in (None, _random_states(name, rng)):
+    for initial in (None, _random_states(name, rng, heads)):
         kwargs = {} if initial is None else {
             "initial_state": [_flat(initial[s]).astype("float32") for s in state_names]}
         got = [ops.convert_to_numpy(t) for t in layer(x.astype("float32"), **kwargs)]
@@ -135,8 +144,8 @@ def test_matrix_states_are_row_major_in_the_papers_orientation():
     x = np.zeros((1, 1, FEATURES), "float32")
     layer(x)
     params = {k: np.zeros(np.shape(v)) for k, v in layer.cell.symbol_weights().items()}
-    params["b_q"] = np.ones(KEY)
-    params["b_f"] = np.full(1, 50.0)  # f_t = 1, and i_t = exp(0 - m_t) with k_t = 0: nothing written
+    params["b_q"] = np.ones((1, KEY))  # one head
+    params["b_f"] = np.full((1, 1), 50.0)  # f_t = 1, and i_t = exp(0 - m_t) with k_t = 0: nothing written
     layer.cell.set_symbol_weights(params)
     C0 = np.zeros((1, UNITS, KEY), "float32")
     C0[0, 0, :] = 1.0
@@ -198,7 +207,7 @@ def test_slstm_stabilised_equals_the_papers_unstabilised_form():
     params = _random_params("xlstm_slstm", stable.cell, 22)
     params["b_i"] = params["b_i"] + 1.5
     stable.cell.set_symbol_weights(params)
-    plain.cell.set_symbol_weights(params)
+    plain.cell.set_symbol_weights({k: v[0] for k, v in params.items()})  # one head: its parameters
     h, _, c, n, m = (ops.convert_to_numpy(t) for t in stable(x))
     want_h, _, want_c, want_n = (ops.convert_to_numpy(t) for t in plain(x))
     assert_close(h, want_h, "sLSTM h, stabilised vs unstabilised")

@@ -423,6 +423,8 @@ class _Tokenizer:
                 base = inner + LATEX_ACCENTS[word]
             else:
                 base = inner.replace(" ", "")
+                if base.startswith("\\") and base[1:] in GREEK:  # `\boldsymbol{\alpha}`: the letter alpha
+                    base = base[1:]
                 if base.lower() in nodes.FUNCTIONS and base not in nodes.ALIASES and len(base) > 1:
                     base = base.lower()  # `\mathrm{ReLU}`, `\operatorname{Tanh}`: a function's name in any case
                 if base in nodes.FUNCTIONS or base in nodes.ALIASES or base.lower() == "diag":
@@ -548,6 +550,11 @@ class _Tokenizer:
                 parts.append((inner.strip(), pos, close + 1))
                 self.pos = close + 1
             else:
+                greek = _LATEX_GREEK.match(text, pos, self.end) if self.latex else None
+                if greek:  # `W_\alpha`: a Greek letter as the subscript
+                    parts.append((greek.group(1), pos, greek.end()))
+                    self.pos = greek.end()
+                    continue
                 m = re.compile(r"[A-Za-z0-9]" if self.latex else r"[A-Za-z0-9]+").match(text, pos, self.end)
                 if not m:
                     self.fail("a subscript is missing after '_'", self.pos,
@@ -966,6 +973,12 @@ class _Parser:
         return inner
 
     def _call(self, name: str, tok: Token) -> sympy.Expr:
+        if self.current.kind == "func" and nodes.FUNCTIONS.get(name, 1) == 1 and name not in ("layer_norm", "diag"):
+            inner = self.advance()  # `\log \sigma(a)`: a function of a function's value, as papers write it
+            value = self._call(inner.value, inner)
+            if name == "log" and nodes.function_name(value) == "sigmoid":
+                return nodes.call("logsigmoid", *value.args)  # the same number, without underflow
+            return nodes.call(name, value)
         if not self.is_op("("):
             self.fail(f"function '{self._text(tok)}' needs its argument in brackets", tok,
                       f"write {self._text(tok)}(...)")

@@ -39,7 +39,8 @@ def describe(ir: CellIR, latex: bool = False, units: int = 32, input_dim: int = 
     for p in ir.params:
         lone = any(w.name == p.weight and w.kind == "vector" for w in ir.weights)
         where = p.weight if lone else f"{p.weight}[{'' if p.row is None else f'{p.row}, '}..., {p.start.text()}:{p.stop.text()}]"
-        lines.append(f"  {p.name:<10} {p.role:<7} ({', '.join(p.shape)}{',' if len(p.shape) == 1 else ''})  in {where}")
+        role = "matrix, element-wise" if p.role == "vector" and len(p.shape) - (1 if ir.heads else 0) == 2 else p.role
+        lines.append(f"  {p.name:<10} {role:<7} ({', '.join(p.shape)}{',' if len(p.shape) == 1 else ''})  in {where}")
     lines.append("")
     lines.append("weights (row-vector convention, x @ kernel):")
     total = 0

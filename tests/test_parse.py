@@ -346,3 +346,13 @@ def test_line_break_spacing_and_accents_around_fonts():
     eqs = parse("\\tilde{\\mathbf{h}}_t &= \\tanh(x_t) \\\\[6pt] h_t &= \\tilde{h}_t \\\\ [2mm]")
     assert [eq.target for eq in eqs] == ["htilde", "h"]
     assert eqs[1].expr == S("htilde")
+
+
+def test_greek_in_fonts_and_subscripts_and_a_function_of_a_function():
+    """`\\boldsymbol{\\alpha}_t`, `W_\\alpha`, and `\\log \\sigma(a)` (log of sigmoid, computed as
+    logsigmoid: the same number without underflow), as the papers write them."""
+    eqs = parse(r"\boldsymbol{\alpha}_t &= \sigma(W_\alpha x_t) \\ f_t &= \log \sigma(W_f x_t) \\ g_t &= \exp \tanh(x_t)")
+    assert [eq.target for eq in eqs] == ["alpha", "f", "g"]
+    assert eqs[0].expr == nodes.call("sigmoid", nodes.matmul(S("W_alpha"), S("x")))
+    assert eqs[1].expr == nodes.call("logsigmoid", nodes.matmul(S("W_f"), S("x")))
+    assert eqs[2].expr == nodes.call("exp", nodes.call("tanh", S("x")))

@@ -123,8 +123,9 @@ def parse_equations(spec: Spec) -> tuple[Equation, ...]:
     constants = frozenset(key.value for key, _ in spec.constants)
     variables |= constants
     declared = frozenset(a.symbol.value for a in spec.activations if a.symbol.value not in nodes.FUNCTIONS)
+    scalars = frozenset(key.value for key, value in spec.sizes if value.value == "1") - variables
     for line, tokens in lines:
-        eq = _Parser(line, tokens, counter, variables, constants, spec.row_vectors, declared).equation()
+        eq = _Parser(line, tokens, counter, variables, constants, spec.row_vectors, declared, scalars).equation()
         if eq.target in first_def:
             raise SpecError(f"variable {eq.target!r} is defined twice "
                             f"(first on line {first_def[eq.target].line})", eq.span,
@@ -180,7 +181,7 @@ def _segments(text: str, latex: bool) -> list[tuple[int, int]]:
     if not latex:
         return [(0, end)]
     stripped = text[:end].strip()
-    if re.fullmatch(r"\\(begin|end)\{[^}]*\}\s*|\$\$|\\\[|\\\]", stripped):
+    if re.fullmatch(r"\\(begin|end)\{[^}]*\}(\{[^}]*\})?\s*|\$\$|\\\[|\\\]", stripped):  # `\begin{array}{ll}` too
         return []
     out, start = [], 0
     for match in re.finditer(r"\\\\(?:\s*\[[^\]]*\])?", text[:end]):  # `\\` or `\\[6pt]`
@@ -626,9 +627,11 @@ class _Parser:
 
     def __init__(self, line: EquationLine, tokens: list[Token], counter: _LayerNormCounter,
                  variables: frozenset[str] = frozenset(), constants: frozenset[str] = frozenset(),
-                 row_vectors: bool = False, declared: frozenset[str] = frozenset()):
+                 row_vectors: bool = False, declared: frozenset[str] = frozenset(),
+                 scalars: frozenset[str] = frozenset()):
         self.line, self.tokens, self.i, self.counter = line, tokens, 0, counter
         self.declared = declared  # functions the spec's `activations:` name (placeholders of the paper)
+        self.scalars = scalars    # parameters `sizes:` makes one learned number (`sizes: {alpha: 1}`)
         self.variables, self.constants, self.row_vectors = variables, constants, row_vectors
         self.refs: list[Ref] = []
         self.spans: dict[sympy.Expr, Span] = {}
@@ -773,8 +776,8 @@ class _Parser:
                                                                and type(left) is sympy.Symbol)):
             return nodes.RowMatVec(right, left)  # `x_t W_q`: a row vector times a weight matrix
         if left_tok.kind == "name" and left_tok.time is None and type(left) is sympy.Symbol:
-            if left.name in self.constants:
-                return nodes.mul(left, right)  # `a^{c r_t}`: a constant scales what follows
+            if left.name in self.constants or left.name in self.scalars:
+                return nodes.mul(left, right)  # `a^{c r_t}`, `\alpha s_{t-1}`: a number scales what follows
             return nodes.matmul(left, right)  # a parameter: a weight matrix
         return self._spanned(nodes.Times(left, right), left_tok)  # `C_t q_t`, `v_t k_t^T`: by shapes
 

@@ -356,3 +356,13 @@ def test_greek_in_fonts_and_subscripts_and_a_function_of_a_function():
     assert eqs[0].expr == nodes.call("sigmoid", nodes.matmul(S("W_alpha"), S("x")))
     assert eqs[1].expr == nodes.call("logsigmoid", nodes.matmul(S("W_f"), S("x")))
     assert eqs[2].expr == nodes.call("exp", nodes.call("tanh", S("x")))
+
+
+def test_a_learned_scalar_before_a_value_scales_it():
+    """`\\alpha\\, h(t-1)` with `sizes: {alpha: 1}` (one learned number): alpha * h, not a matrix."""
+    from eqcell.spec import load_spec
+    from eqcell.parse import parse_equations
+
+    spec = load_spec("name: T\nsizes: {alpha: 1}\nequations: |\n  h_t &= \\tanh(W x_t + \\alpha\\, h(t-1))\n")
+    assert parse_equations(spec)[0].expr == nodes.call(
+        "tanh", nodes.add(nodes.matmul(S("W"), S("x")), nodes.mul(S("alpha"), nodes.prev("h"))))

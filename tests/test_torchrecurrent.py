@@ -709,9 +709,7 @@ CASES = {
     "CFNCell": Case(
         "weight_ih=W_ih_theta,W_ih_eta,W_ih_h bias_ih=b_ih_theta,b_ih_eta,b_ih_h weight_hh=W_hh_theta,W_hh_eta "
         "bias_hh=b_hh_theta,b_hh_eta",
-        ("h",),
-        gap="'\\boldsymbol{...}' must hold a name: `\\boldsymbol{\\theta}(t)`, a bold Greek letter (the docs do "
-            "elsewhere read `\\tilde{\\mathbf{h}}`); next, " + bias_label("theta", "\\mathbf{b}_{ih}^{\\theta}")),
+        ("h",)),
     "DSGUCell": Case(
         "weight_ih=W_ih_g,W_ih_z bias_ih=b_ih_g,b_ih_z weight_hh=W_hh_g,W_hh_z bias_hh=b_hh_g,b_hh_z "
         "weight_ho=W_ho",

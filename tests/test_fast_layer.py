@@ -80,6 +80,15 @@ VARIANTS = {"plain": (9, 4), "go_backwards": (9, 4), "masked": (9, 4), "long": (
     slow_for_classic(p.stem, variant, default=variant == "masked") for p in SHIPPED for variant in sorted(VARIANTS)])
 def test_layer_equals_rnn_of_cell(spec, variant):
     masked = "masked" in variant
+    ir = eqcell.analyze(spec)
+    if masked and keras.backend.backend() == "jax" and ir.states[0].size != ir.output_size:
+        pytest.skip("Keras's JAX loop outputs the first state at a masked step, which this cell's first state "
+                    "(not shaped like its output) cannot stand in for: RNN(cell) fails there; the layer masks "
+                    "itself, and `eqcell verify` checks it against the equations on JAX")
+    if spec == "mamba_ssm" and "many_units" in variant:
+        pytest.skip("A starts at zeros (no decay, as the spec says): over 40 steps the state and the gradients "
+                    "grow to 1e22, where float32 rounding differs between paths; tests/test_zoo_tensor.py checks "
+                    "Mamba against its reference with decaying A")
     kwargs = {"go_backwards": True} if "backwards" in variant else {}
     timesteps, wanted = VARIANTS[variant]
     units = 20 if "many_units" in variant else 5

@@ -20,7 +20,7 @@ from .analysis.roles import classify
 from .analysis.shapes import infer_shapes
 from .analysis.structure import Structure, find_structure
 from .errors import SpecError, did_you_mean
-from .ir import (ActivationArg, CellIR, Constant, Dim, LinearState, Operand, Param, Product, RecurrentDropout,
+from .ir import (ActivationArg, CellIR, ChunkedState, Constant, Dim, LinearState, Operand, Param, Product, RecurrentDropout,
                  State, Statement, Weight)
 from .parse import parse_equations
 from .spec import Spec
@@ -34,7 +34,7 @@ def analyze(spec: Spec, module: ModuleNames) -> CellIR:
     fusion = fuse(spec, structure, roles, shapes)
     initial = _initial_states(spec, structure)
     lowered = lower(spec, structure, roles, shapes, fusion, initial)
-    recurrence = find_recurrence(structure, lowered, frozenset(shapes.matrix), spec.heads is not None)
+    recurrence = find_recurrence(structure, lowered, shapes)
     heads = Heads(spec.heads is not None)
     if heads.on:
         _check_input_per_head(structure, lowered)
@@ -42,7 +42,7 @@ def analyze(spec: Spec, module: ModuleNames) -> CellIR:
     dropout = (RecurrentDropout(nodes.prev(structure.output).name,
                                 nodes.local(f"{structure.output}{nodes.PREV_MARK}_dp").name)
                if lowered.recurrent_operand else None)
-    generated = _generated_locals(lowered) + ([dropout.masked] if dropout else [])
+    generated = _generated_locals(lowered) + ([dropout.masked] if dropout else []) + list(recurrence.readouts)
     heads_arg = (spec.heads.arg.value,) if spec.heads else ()
     names = choose_names(structure, [(w.name, w.kind, w.arg) for w in lowered.weights], generated,
                          shapes.sizes + heads_arg, [a.arg for a in activations], spec.name.value, _layer_name(spec),
@@ -171,6 +171,32 @@ class _Renamed:
         return "*".join("/".join(self.sizes.get(piece, piece) for piece in part.split("/"))
                         for part in s.split("*"))
 
+    def step(self, step, ir: CellIR):
+        local, attribute = self.names.local, self.names.attribute
+        if isinstance(step, Statement):
+            return step._replace(target=local[step.target], expr=self.expr(step.expr), size=self.size(step.size))
+        operands = tuple(
+            op._replace(expr=(sympy.Symbol(local[ir.recurrent_dropout.masked]) if op.dropout == "recurrent"
+                              else self.expr(op.expr)),
+                        weight=attribute[op.weight], bias=attribute[op.bias] if op.bias else None)
+            for op in step.operands)
+        return step._replace(target=local[step.target], operands=operands,
+                             slots=tuple(local[s] for s in step.slots),
+                             widths=tuple(self.dim(w) for w in step.widths),
+                             partial=local[step.partial] if step.partial else None)
+
+    def parallel(self, item, by_name, ir: CellIR):
+        """One step of the parallel path, renamed."""
+        if isinstance(item, LinearState):
+            return item._replace(state=by_name[item.state.name], decay=self.expr(item.decay),
+                                 drive=self.expr(item.drive))
+        if isinstance(item, ChunkedState):
+            return item._replace(state=by_name[item.state.name], log_decay=self.expr(item.log_decay),
+                                 rows=self.expr(item.rows), columns=self.expr(item.columns),
+                                 readouts=tuple(r._replace(local=self.names.local[r.local], query=self.expr(r.query))
+                                                for r in item.readouts))
+        return self.step(item, ir)
+
     def cell(self, ir: CellIR) -> CellIR:
         n, local, attribute = self.names, self.names.local, self.names.attribute
         states = tuple(s._replace(size=self.size(s.size),
@@ -178,21 +204,7 @@ class _Renamed:
                                   shape=None if s.shape is None else tuple(self.size(d) for d in s.shape))
                        for s in ir.states)
         by_name = {s.name: s for s in states}
-        steps = []
-        for step in ir.steps:
-            if isinstance(step, Statement):
-                steps.append(step._replace(target=local[step.target], expr=self.expr(step.expr),
-                                     size=self.size(step.size)))
-            else:
-                operands = tuple(
-                    op._replace(expr=(sympy.Symbol(local[ir.recurrent_dropout.masked]) if op.dropout == "recurrent"
-                                      else self.expr(op.expr)),
-                            weight=attribute[op.weight], bias=attribute[op.bias] if op.bias else None)
-                    for op in step.operands)
-                steps.append(step._replace(target=local[step.target], operands=operands,
-                                     slots=tuple(local[s] for s in step.slots),
-                                     widths=tuple(self.dim(w) for w in step.widths),
-                                     partial=local[step.partial] if step.partial else None))
+        steps = tuple(self.step(step, ir) for step in ir.steps)
         weights = tuple(w._replace(name=attribute[w.name], arg=n.argument[w.name],
                                 shape=tuple(self.dim(d) for d in w.shape),
                                 view=None if w.view is None else tuple(self.dim(d) for d in w.view),
@@ -201,12 +213,11 @@ class _Renamed:
         params = tuple(p._replace(weight=attribute[p.weight], shape=tuple(self.size(s) for s in p.shape),
                                start=self.dim(p.start), stop=self.dim(p.stop),
                                view=None if p.view is None else tuple(self.dim(d) for d in p.view)) for p in ir.params)
-        scan = None if ir.scan is None else tuple(
-            LinearState(by_name[lin.state.name], self.expr(lin.decay), self.expr(lin.drive)) for lin in ir.scan)
+        scan = None if ir.scan is None else tuple(self.parallel(item, by_name, ir) for item in ir.scan)
         dropout = ir.recurrent_dropout
         return ir._replace(
             name=n.cell, layer=n.layer, input_local=local[ir.input], states=states, params=params,
-            weights=weights, steps=tuple(steps), scan=scan, output_size=self.size(ir.output_size),
+            weights=weights, steps=steps, scan=scan, output_size=self.size(ir.output_size),
             activations=tuple(a._replace(arg=n.activation[a.arg]) for a in ir.activations),
             sizes=tuple(n.size[s] for s in ir.sizes), projected=tuple(local[p] for p in ir.projected),
             recurrent_dropout=None if dropout is None else RecurrentDropout(local[dropout.prev],

@@ -145,11 +145,37 @@ class ActivationArg(NamedTuple):
 
 
 class LinearState(NamedTuple):
-    """s_t = a_t * s_{t-1} + b_t with a_t, b_t depending on the input only."""
+    """A vector state whose coefficients are known for every step before it: s_t = a_t * s_{t-1} + b_t
+    (`max_plus`: s_t = max(s_{t-1} + a_t, b_t), xLSTM's stabiliser). Every step's value at once, by a scan."""
 
     state: State
     decay: sympy.Expr            # a_t
     drive: sympy.Expr            # b_t
+    max_plus: bool = False
+    shifted: bool = False        # later steps read s_{t-1}: the sequence shifted by one step is kept too
+
+
+class Readout(NamedTuple):
+    """A product of a matrix state with a value known for every step: S_t q_t ("columns") or q_t^T S_t ("rows")."""
+
+    local: str                   # the local holding it for every step
+    query: sympy.Expr            # q_t
+    contracts: str               # "columns" (S q) or "rows" (q^T S)
+
+
+class ChunkedState(NamedTuple):
+    """A matrix state S_t = exp(l_t) * S_{t-1} + u_t w_t^T, l_t one number, one per row or one per column,
+    or a delta rule (`strength`), read only through `readouts`: evaluated chunk by chunk (masked
+    products inside a chunk, one state per chunk boundary), never one matrix per step."""
+
+    state: State
+    log_decay: sympy.Expr        # l_t
+    decay_axis: str              # "scalar", "rows" or "columns"
+    rows: sympy.Expr             # u_t
+    columns: sympy.Expr          # w_t
+    readouts: tuple[Readout, ...]
+    strength: sympy.Expr | None = None   # b_t of a delta rule: S_t = exp(l_t) S_{t-1} (I - b_t w_t w_t^T) + u_t w_t^T
+    left: bool = False           # the delta rule multiplies from the left: (I - b_t u_t u_t^T) S_{t-1} + u_t w_t^T
 
 
 class Constant(NamedTuple):
@@ -186,8 +212,8 @@ class CellIR(NamedTuple):
     parsed: tuple[tuple[str, sympy.Expr], ...]  # (variable, right side) as parsed, in the order written
     uses_layer_norm: bool
     square_input: bool                     # input_dim must equal units (a highway term)
-    scan: tuple[LinearState, ...] | None   # every state linear with input-only coefficients
-    scan_reason: str                       # why the cell gets (or does not get) the scan
+    scan: tuple[LinearState | ChunkedState | Statement | Product, ...] | None   # the parallel path, in order
+    scan_reason: str                       # why the cell gets (or does not get) the parallel path
     projected: tuple[str, ...]             # input-only values the recurrent step reads, in order
     has_bias: bool                         # a `use_bias` argument applies
     recurrent_dropout: RecurrentDropout | None

@@ -19,7 +19,7 @@ import sympy
 
 from . import __version__, nodes
 from .analysis.naming import ModuleNames
-from .ir import CellIR, Dim, Product, Statement, Weight
+from .ir import CellIR, ChunkedState, Dim, LinearState, Product, Statement, Weight
 from .printing.code import CodePrinter
 from .targets import DIALECTS, TARGETS, Dialect
 
@@ -79,6 +79,16 @@ class Context(NamedTuple):
     scan_lines: tuple[str, ...]
     scan_uses_cell: bool                            # the scan reads the cell's weights or activations
     scan_reason: str
+    scan_doc: str                                   # the parallel path's docstring
+    scan_output: str                                # the outputs of every step, (batch, T, output_size)
+    scan_first_state: str                           # the first state at every step (output-shaped cells)
+    scan_finals: tuple[str, ...]                    # each state after the last step, flat
+    uses_max_plus: bool
+    uses_shift: bool
+    chunked: bool                                   # a matrix state evaluated chunkwise: `chunk_size`
+    chunked_diagonal: bool                          # ... with a diagonal decay (`_chunkwise`)
+    chunked_delta: bool                             # ... by a delta rule (`_chunkwise_delta`)
+    chunk_default: int
     state_prevs: tuple[str, ...]
     state_locals: tuple[str, ...]
     output_local: str
@@ -218,8 +228,10 @@ def build_context(ir: CellIR, dialect: Dialect) -> Context:
              Arg("seed", "None", "Random seed for dropout.")]
 
     project_lines, step_lines = _sections(ir, printer, dialect)
-    scan_lines = (_scan_lines(ir, CodePrinter(dialect, "cell", exposed, constants, size_scope(ir, "cell")), dialect)
+    layer_scope = size_scope(ir, "cell")
+    scan_lines = (_scan_lines(ir, CodePrinter(dialect, "cell", exposed, constants, layer_scope), dialect, layer_scope)
                   if dialect.scan else ())
+    path = ir.scan or ()
     # the previous input's size is known once built: None until then (Keras 3), or read from `build`
     init_scope = {**scope, "input_dim": "None" if dialect.target == "keras" else 'getattr(self, "_input_dim", None)'}
     state_sizes = [Dim.of(s.size).code(init_scope) for s in ir.states]
@@ -256,6 +268,16 @@ def build_context(ir: CellIR, dialect: Dialect) -> Context:
         scan_lines=scan_lines,
         scan_uses_cell=_scan_reads_cell(ir),
         scan_reason=ir.scan_reason,
+        scan_doc=_scan_doc(ir),
+        scan_output=_flat_sequence(ir, _output_local(ir), ir.output_size, dialect, layer_scope),
+        scan_first_state=_flat_sequence(ir, _scanned_local(ir, ir.states[0]), ir.states[0].size, dialect, layer_scope),
+        scan_finals=tuple(_scan_final(ir, s, dialect, layer_scope) for s in ir.states),
+        uses_max_plus=any(isinstance(i, LinearState) and i.max_plus for i in path),
+        uses_shift=any(isinstance(i, LinearState) and i.shifted for i in path),
+        chunked=any(isinstance(i, ChunkedState) for i in path),
+        chunked_diagonal=any(isinstance(i, ChunkedState) and i.strength is None for i in path),
+        chunked_delta=any(isinstance(i, ChunkedState) and i.strength is not None for i in path),
+        chunk_default=CHUNK_SIZE,
         state_prevs=tuple(s.prev for s in ir.states),
         state_locals=tuple(s.local for s in ir.states),
         output_local=_output_local(ir),
@@ -287,11 +309,16 @@ def _scan_reads_cell(ir: CellIR) -> bool:
     """Whether the scan's lines read the cell: a product's weights, a weight, an exposed activation."""
     if ir.scan is None:
         return False
-    scanned = {lin.state.name for lin in ir.scan}
-    exprs = [e for lin in ir.scan for e in (lin.decay, lin.drive)]
-    exprs += [s.expr for s in ir.steps if isinstance(s, Statement) and not s.hoistable and s.variable not in scanned]
+    exprs = []
+    for item in ir.scan:
+        if isinstance(item, LinearState):
+            exprs += [item.decay, item.drive]
+        elif isinstance(item, ChunkedState):
+            exprs += [item.log_decay, item.rows, item.columns, *(r.query for r in item.readouts)]
+        elif isinstance(item, Statement):
+            exprs.append(item.expr)
     exposed = {a.function for a in ir.activations}
-    return (any(isinstance(s, Product) and not s.hoistable for s in ir.steps)
+    return (any(isinstance(i, Product) for i in ir.scan) or any(s.shape for s in ir.states)
             or any(isinstance(n, nodes.Attribute) or nodes.function_name(n) in exposed
                    for e in exprs for n in sympy.preorder_traversal(e)))
 
@@ -454,26 +481,80 @@ def _projected_width(ir: CellIR) -> str:
     return total.code(scope)
 
 
-def _scan_lines(ir: CellIR, printer: CodePrinter, dialect: Dialect) -> tuple[str, ...]:
-    """The body of the layer's parallel path: one scan per state, then the rest of the step
-    evaluated for all steps at once. It runs in the layer, so the cell's weights are `cell.*`."""
+CHUNK_SIZE = 32   # the chunkwise form's default chunk: see benchmarks/README.md
+
+
+def _scan_lines(ir: CellIR, printer: CodePrinter, dialect: Dialect, scope) -> tuple[str, ...]:
+    """The body of the layer's parallel path: the cell's step for every time step at once, in
+    order, each state by its scan or its chunkwise form. It runs in the layer: weights are `cell.*`."""
     if ir.scan is None:
         return ()
     lines = []
-    for lin in ir.scan:
-        equation = next(s.equation for s in ir.steps if isinstance(s, Statement) and s.variable == lin.state.name)
-        lines.append(f"# {equation}")
-        lines.append(f"{lin.state.local} = _linear_scan({printer.doprint(lin.decay)}, {printer.doprint(lin.drive)}, "
-                     f"{lin.state.prev}, keep, frame)")
-    scanned = {lin.state.name for lin in ir.scan}
-    for step in ir.steps:
-        if isinstance(step, Statement) and not step.hoistable and step.variable not in scanned:
-            lines.append(f"# {step.equation}")
-            lines.append(f"{step.target} = {printer.doprint(step.expr)}")
-        elif isinstance(step, Product) and not step.hoistable:
-            lines += [line for line in _product_lines(ir, step, step.operands, step.target, None, True,
+    for s in ir.states:  # the initial states as the step reads them
+        if s.shape:
+            shape = dialect.shape.format(", ".join(["-1"] + [Dim.of(d).code(scope) for d in s.shape]))
+            lines.append(f"{s.prev} = {dialect.reshape.format(s.prev, shape)}")
+    equations = {s.variable: s.equation for s in ir.steps if isinstance(s, Statement)}
+    for item in ir.scan:
+        if isinstance(item, LinearState):
+            state = item.state
+            scan = "_max_plus_scan" if item.max_plus else "_linear_scan"
+            lines.append(f"# {equations.get(state.name, state.name + '_t, carried over masked steps, for ' + state.name + '_{t-1}')}")
+            lines.append(f"{state.local} = {scan}({printer.doprint(item.decay)}, {printer.doprint(item.drive)}, "
+                         f"{state.prev}, keep, frame)")
+            if item.shifted:
+                lines.append(f"{state.prev} = _shifted({state.local}, {state.prev})  # {state.name}_{{t-1}}, every step")
+        elif isinstance(item, ChunkedState):
+            state = item.state
+            queries = ", ".join(f'({printer.doprint(r.query)}, "{r.contracts}")' for r in item.readouts)
+            reads = ", ".join(r.local for r in item.readouts) + ("," if len(item.readouts) == 1 else "")
+            lines.append(f"# {equations[state.name]}")
+            if item.strength is not None:
+                lines.append(f"({reads}), {state.local} = _chunkwise_delta(")
+                lines.append(f"    {printer.doprint(item.log_decay)}, {printer.doprint(item.strength)}, "
+                             f"{printer.doprint(item.rows)}, {printer.doprint(item.columns)}, {state.prev},")
+                queries = ", ".join(printer.doprint(r.query) for r in item.readouts)
+                lines.append(f"    [{queries}], keep, frame, self.chunk_size{', left=True' if item.left else ''})")
+                continue
+            lines.append(f"({reads}), {state.local} = _chunkwise(")
+            lines.append(f"    {printer.doprint(item.log_decay)}, \"{item.decay_axis}\", {printer.doprint(item.rows)}, "
+                         f"{printer.doprint(item.columns)}, {state.prev},")
+            lines.append(f"    [{queries}], keep, frame, self.chunk_size)")
+        elif isinstance(item, Statement):
+            lines.append(f"# {item.equation}")
+            lines.append(f"{item.target} = {printer.doprint(item.expr)}")
+        else:
+            lines += [line for line in _product_lines(ir, item, item.operands, item.target, None, True,
                                                       printer, dialect, sequence=True) if line]
     return tuple(lines)
+
+
+def _scanned_local(ir: CellIR, state) -> str:
+    return state.local
+
+
+def _flat_sequence(ir: CellIR, local: str, size: str, dialect: Dialect, scope) -> str:
+    """A value of every step as (batch, T, size): per head, the heads side by side."""
+    if not ir.heads:
+        return local
+    shape = dialect.shape.format(f"ops.shape({local})[0], ops.shape({local})[1], {Dim.of(size).code(scope)}")
+    return dialect.reshape.format(local, shape)
+
+
+def _scan_final(ir: CellIR, state, dialect: Dialect, scope) -> str:
+    """A state after the last step, flat as the state list holds it."""
+    chunked = any(isinstance(i, ChunkedState) and i.state.name == state.name for i in ir.scan or ())
+    value = state.local if chunked else f"{state.local}[:, -1]"
+    if state.shape:
+        return dialect.reshape.format(value, dialect.shape.format(f"-1, {Dim.of(state.size).code(scope)}"))
+    return value
+
+
+def _scan_doc(ir: CellIR) -> str:
+    if any(isinstance(i, ChunkedState) for i in ir.scan or ()):
+        return "Every step at once: vector states by scans, matrix states chunk by chunk (`_chunkwise`)."
+    return ("Every state is s_t = a_t * s_{t-1} + b_t with a_t, b_t known before it, so all steps are "
+            "evaluated at once by a scan (`_linear_scan`), not a step loop.")
 
 
 def _weight_code(w: Weight, scope, dialect: Dialect) -> WeightCode:

@@ -187,7 +187,7 @@ def test_parallel_scan_auto_picks_the_measured_faster_path(spec):
     """"auto" (the default) scans except on JAX's CPU backend; True and False force a path."""
     _, layer_cls = classes(spec)
     module = sys.modules[layer_cls.__module__]
-    assert layer_cls(4).parallel_scan == "auto"
+    assert layer_cls(4, **size_args(spec)).parallel_scan == "auto"
     on_jax_cpu = False
     if keras.backend.backend() == "jax":
         import jax
@@ -195,7 +195,7 @@ def test_parallel_scan_auto_picks_the_measured_faster_path(spec):
     assert module._scan_pays("auto") is (not on_jax_cpu)
     assert module._scan_pays(True) is True and module._scan_pays(False) is False
     with pytest.raises(ValueError, match="parallel_scan"):
-        layer_cls(4, parallel_scan="yes")
+        layer_cls(4, parallel_scan="yes", **size_args(spec))
 
 
 def test_step_is_rematerialized_on_jax_only():

@@ -126,6 +126,10 @@ def _layer_arguments(layer_class):
             assert p.default == "auto", p.default
             args[name] = False
             continue
+        if name == "chunk_size":  # the chunkwise form's chunk: a positive integer
+            assert isinstance(p.default, int) and p.default > 0, p.default
+            args[name] = p.default + 3
+            continue
         assert isinstance(p.default, bool) or p.default is None, (name, p.default)
         args[name] = True if p.default is None else not p.default
     return args

@@ -193,9 +193,9 @@ class GRUCell(keras.layers.Layer, DropoutRNNCell):
         # r_t = sigmoid(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)
         r = self.recurrent_activation(x_ir + h_hr)
         # n_t = tanh(W_in x_t + b_in + r_t*(W_hn h_{t-1} + b_hn))
-        n = self.activation(x_in + r*h_hn)
+        n_ = self.activation(x_in + r*h_hn)
         # h_t = z_t*h_{t-1} + (1 - z_t)*n_t
-        h = z*h_tm1 + (1 - z)*n
+        h = z*h_tm1 + (1 - z)*n_
         return h, [h]
 
     def get_initial_state(self, batch_size=None):

@@ -166,9 +166,9 @@ class GRUCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
         # r_t = sigmoid(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)
         r = self.recurrent_activation(x_ir + h_hr)
         # n_t = tanh(W_in x_t + b_in + r_t*(W_hn h_{t-1} + b_hn))
-        n = self.activation(x_in + r*h_hn)
+        n_ = self.activation(x_in + r*h_hn)
         # h_t = z_t*h_{t-1} + (1 - z_t)*n_t
-        h = z*h_tm1 + (1 - z)*n
+        h = z*h_tm1 + (1 - z)*n_
         return h, [h] if tf.nest.is_nested(states) else h
 
     def get_initial_state(self, inputs=None, batch_size=None, dtype=None):

@@ -50,46 +50,78 @@ def _matmul(inputs, kernel):
 def _linear_scan(decay, drive, initial, keep, frame):
     """s_t = decay_t * s_{t-1} + drive_t along axis 1 for every t at once, from s_0 = initial.
 
-    `decay` and `drive` may be numbers or per-feature weights; `frame` (batch, T, 1) gives them
-    their batch and time axes.
-
-    Where `keep` is 0 (a masked step) the state carries over unchanged. On JAX (and for an
-    unknown length), `ops.associative_scan`: O(log T) depth. Elsewhere a two-level blocked scan,
-    which the TF and torch CPU runtimes execute faster: the T steps are cut into about sqrt(T)
-    chunks, all chunks are scanned together (sqrt(T) vectorized steps), the chunk boundaries
-    are chained (sqrt(T) steps) and folded back in. Both exact: no division, no logarithm."""
-    zeros = frame + ops.zeros_like(ops.expand_dims(initial, axis=1))  # (batch, T, features)
-    decay, drive = decay + zeros, drive + zeros
+    `decay` and `drive` may be numbers or per-feature weights; `frame` (batch, T) gives them
+    their batch and time axes. Where `keep` (batch, T, 1) is 0 (a masked step) the state carries
+    over unchanged. No division, no logarithm: exact up to rounding."""
+    decay, drive = _per_step(initial, frame, decay, drive)
     if keep is not None:
         decay, drive = keep * decay + (1.0 - keep), keep * drive
+    return _scan(decay, drive, initial, _AFFINE)
+
+
+def _per_step(initial, frame, *values):
+    """`values` broadcast to (batch, T, *initial's features), flattened to (batch, T, features)."""
+    zeros = ops.expand_dims(ops.zeros_like(initial), axis=1)
+    zeros = zeros + ops.reshape(frame, tuple(ops.shape(frame)) + (1,) * (len(initial.shape) - 1))
+    flat = (ops.shape(zeros)[0], ops.shape(zeros)[1], -1)
+    return [ops.reshape(value + zeros, flat) for value in values]
+
+
+class _Semiring:
+    """The scan's algebra: s_t = a_t (x) s_{t-1} (+) b_t. `then` composes two steps, `apply` one
+    step to a state, `identity` is the step that changes nothing."""
+
+    def __init__(self, then, apply, identity):
+        self.then, self.apply, self.identity = then, apply, identity
+
+
+_AFFINE = _Semiring(
+    lambda decay, drive, later_decay, later_drive: (decay * later_decay, later_decay * drive + later_drive),
+    lambda decay, drive, state: decay * state + drive,
+    (1.0, 0.0))
+_MAX_PLUS = _Semiring(
+    lambda decay, drive, later_decay, later_drive: (decay + later_decay, ops.maximum(later_decay + drive, later_drive)),
+    lambda decay, drive, state: ops.maximum(decay + state, drive),
+    (0.0, float("-inf")))
+
+
+def _scan(decay, drive, initial, algebra):
+    """Every state of s_t = a_t (x) s_{t-1} (+) b_t, (batch, T, features) -> (batch, T, *initial's
+    features). On JAX (and for an unknown length), `ops.associative_scan`: O(log T) depth.
+    Elsewhere a two-level blocked scan, which the TF and torch CPU runtimes execute faster: the T
+    steps are cut into about sqrt(T) chunks, all chunks are scanned together (sqrt(T) vectorized
+    steps), the chunk boundaries are chained (sqrt(T) steps) and folded back in."""
+    shape = tuple(ops.shape(drive)[:2]) + tuple(initial.shape[1:])
+    flat_initial = ops.reshape(initial, (ops.shape(initial)[0], -1))
     steps, features = decay.shape[1], decay.shape[-1]
     if steps is None or keras.backend.backend() == "jax":
-        decay, drive = ops.associative_scan(_compose_affine, (decay, drive), axis=1)
-        decay, drive = ops.reshape(decay, ops.shape(drive)), ops.reshape(drive, ops.shape(drive))
-        return decay * ops.expand_dims(initial, axis=1) + drive
+        decay, drive = ops.associative_scan(
+            lambda earlier, later: algebra.then(*earlier, *later), (decay, drive), axis=1)
+        return ops.reshape(algebra.apply(decay, drive, ops.expand_dims(flat_initial, axis=1)), shape)
     size = max(1, math.isqrt(steps - 1) + 1)
     chunks = -(-steps // size)
     pad = chunks * size - steps
-    if pad:  # identity steps at the end: a = 1, b = 0
-        decay = ops.pad(decay, [[0, 0], [0, pad], [0, 0]], constant_values=1.0)
-        drive = ops.pad(drive, [[0, 0], [0, pad], [0, 0]])
+    if pad:  # identity steps at the end
+        decay = ops.pad(decay, [[0, 0], [0, pad], [0, 0]], constant_values=algebra.identity[0])
+        drive = ops.pad(drive, [[0, 0], [0, pad], [0, 0]], constant_values=algebra.identity[1])
     # (batch, chunks * size, features) -> size tensors of (batch, chunks, features), one per offset
     decay = ops.unstack(ops.reshape(decay, (-1, chunks, size, features)), axis=2)
     drive = ops.unstack(ops.reshape(drive, (-1, chunks, size, features)), axis=2)
-    # 1. every chunk from a zero state: products and partial states, all chunks at once
-    products, partial = [decay[0]], [drive[0]]
+    # 1. every chunk from the identity: the composed steps up to each offset, all chunks at once
+    decays, drives = [decay[0]], [drive[0]]
     for offset in range(1, size):
-        products.append(decay[offset] * products[-1])
-        partial.append(decay[offset] * partial[-1] + drive[offset])
+        composed = algebra.then(decays[-1], drives[-1], decay[offset], drive[offset])
+        decays.append(composed[0])
+        drives.append(composed[1])
     # 2. the state entering each chunk
-    carry, entering = initial, []
-    for chunk_decay, chunk_drive in zip(ops.unstack(products[-1], axis=1), ops.unstack(partial[-1], axis=1)):
+    carry, entering = flat_initial, []
+    for chunk_decay, chunk_drive in zip(ops.unstack(decays[-1], axis=1), ops.unstack(drives[-1], axis=1)):
         entering.append(carry)
-        carry = chunk_decay * carry + chunk_drive
+        carry = algebra.apply(chunk_decay, chunk_drive, carry)
     # 3. fold the entering states back into every step
-    states = ops.stack(products, axis=2) * ops.expand_dims(ops.stack(entering, axis=1), axis=2)
-    states = states + ops.stack(partial, axis=2)
-    return ops.reshape(states, (-1, chunks * size, features))[:, :steps]
+    states = algebra.apply(ops.stack(decays, axis=2), ops.stack(drives, axis=2),
+                           ops.expand_dims(ops.stack(entering, axis=1), axis=2))
+    return ops.reshape(ops.reshape(states, (-1, chunks * size, features))[:, :steps], shape)
 
 
 def _scan_pays(parallel_scan):
@@ -103,11 +135,6 @@ def _scan_pays(parallel_scan):
     import jax
 
     return jax.default_backend() != "cpu"
-
-
-def _compose_affine(earlier, later):
-    """(a1, b1) then (a2, b2): s -> a2 * (a1 * s + b1) + b2."""
-    return earlier[0] * later[0], later[0] * earlier[1] + later[1]
 
 
 @keras.saving.register_keras_serializable(package="eqcell")
@@ -306,7 +333,7 @@ class MinGRU(keras.layers.RNN):
     projection runs once for all steps before the loop (one matmul over batch * time); short
     loops are unrolled on TensorFlow; on JAX the backward pass recomputes each step instead of
     storing its intermediates.
-    Path: every state is s_t = a_t * s_{t-1} + b_t with a_t, b_t from the input only: parallel scan.
+    Path: h_t is h_{t-1} times a decay plus a drive: parallel scan (each known before its state).
     `parallel_scan="auto"` (the default) takes the scan except on JAX's CPU backend, where XLA's
     step loop is faster; `True` always scans, `False` always loops.
     """
@@ -386,9 +413,8 @@ class MinGRU(keras.layers.RNN):
         )
 
     def _scan(self, projected, initial_state, mask):
-        """Every state is s_t = a_t * s_{t-1} + b_t with a_t, b_t from the input only, so all
-        steps are evaluated at once by a scan (`_linear_scan`), not a step loop."""
-        frame = ops.zeros_like(projected[0][..., :1])  # (batch, T, 1)
+        """Every state is s_t = a_t * s_{t-1} + b_t with a_t, b_t known before it, so all steps are evaluated at once by a scan (`_linear_scan`), not a step loop."""
+        frame = ops.zeros(tuple(ops.shape(projected[0])[:2]), dtype=self.compute_dtype)  # (batch, T)
         keep = None if mask is None else ops.expand_dims(ops.cast(mask, self.compute_dtype), axis=-1)
         if self.go_backwards:
             projected = [ops.flip(value, axis=1) for value in projected]

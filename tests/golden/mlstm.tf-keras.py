@@ -281,12 +281,12 @@ class MLSTMCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
         # C_t = f_t C_{t-1} + i_t v_t k_t^T
         C = tf.expand_dims(f, -1)*C_tm1 + tf.expand_dims(i, -1)*tf.einsum("...i,...j->...ij", v, k)
         # n_t = f_t n_{t-1} + i_t k_t
-        n = f*n_tm1 + i*k
+        n_ = f*n_tm1 + i*k
         # htilde_t = C_t q_t/max(abs(n_t^T q_t), exp(-m_t))
-        htilde = tf.einsum("...ij,...j->...i", C, q)/tf.maximum(tf.abs(tf.reduce_sum(n * q, axis=-1, keepdims=True)), tf.exp(-m))
+        htilde = tf.einsum("...ij,...j->...i", C, q)/tf.maximum(tf.abs(tf.reduce_sum(n_ * q, axis=-1, keepdims=True)), tf.exp(-m))
         # h_t = o_t*htilde_t
         h = o*htilde
-        return tf.reshape(h, [-1, self.units]), [tf.reshape(C, [-1, self.num_heads * self.units // self.num_heads * self.key_units // self.num_heads]), tf.reshape(n, [-1, self.key_units]), tf.reshape(m, [-1, self.num_heads])]
+        return tf.reshape(h, [-1, self.units]), [tf.reshape(C, [-1, self.num_heads * self.units // self.num_heads * self.key_units // self.num_heads]), tf.reshape(n_, [-1, self.key_units]), tf.reshape(m, [-1, self.num_heads])]
 
     def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
         if inputs is not None:

@@ -238,12 +238,12 @@ class XLSTMSLSTMCell(keras.layers.Layer, DropoutRNNCell):
         # c_t = f_t*c_{t-1} + i_t*z_t
         c = f*c_tm1 + i*z
         # n_t = f_t*n_{t-1} + i_t
-        n = f*n_tm1 + i
+        n_ = f*n_tm1 + i
         # htilde_t = c_t/n_t
-        htilde = c/n
+        htilde = c/n_
         # h_t = o_t*htilde_t
         h = o*htilde
-        return ops.reshape(h, (-1, self.units)), [ops.reshape(h, (-1, self.units)), ops.reshape(c, (-1, self.units)), ops.reshape(n, (-1, self.units)), ops.reshape(m, (-1, self.units))]
+        return ops.reshape(h, (-1, self.units)), [ops.reshape(h, (-1, self.units)), ops.reshape(c, (-1, self.units)), ops.reshape(n_, (-1, self.units)), ops.reshape(m, (-1, self.units))]
 
     def get_initial_state(self, batch_size=None):
         return [

@@ -210,12 +210,12 @@ class XLSTMSLSTMCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
         # c_t = f_t*c_{t-1} + i_t*z_t
         c = f*c_tm1 + i*z
         # n_t = f_t*n_{t-1} + i_t
-        n = f*n_tm1 + i
+        n_ = f*n_tm1 + i
         # htilde_t = c_t/n_t
-        htilde = c/n
+        htilde = c/n_
         # h_t = o_t*htilde_t
         h = o*htilde
-        return tf.reshape(h, [-1, self.units]), [tf.reshape(h, [-1, self.units]), tf.reshape(c, [-1, self.units]), tf.reshape(n, [-1, self.units]), tf.reshape(m, [-1, self.units])]
+        return tf.reshape(h, [-1, self.units]), [tf.reshape(h, [-1, self.units]), tf.reshape(c, [-1, self.units]), tf.reshape(n_, [-1, self.units]), tf.reshape(m, [-1, self.units])]
 
     def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
         if inputs is not None:

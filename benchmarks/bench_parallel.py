@@ -4,7 +4,7 @@
     python benchmarks/bench_parallel.py --backend jax --cells gla --steps 256,2048
     python benchmarks/bench_parallel.py --chunks 16,32,64 --steps 2048   # the chunk size's default
 
-For each shipped cell (GLA, mLSTM, minGRU, RG-LRU), heads (1 and 4 where the cell has heads) and
+For each shipped cell (GLA, mLSTM, DeltaNet, minGRU, RG-LRU; --cells may add gated_deltanet, rwkv4), heads (1 and 4 where the cell has heads) and
 T (256, 1024, 2048, 4096), two contenders, the same generated layer with the same weights:
 
     loop       eqcell.load_layer(SPEC)(units, ..., parallel_scan=False)
@@ -45,7 +45,8 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 BATCH, INPUT, UNITS = 8, 64, 64
-CELLS = {"gla": True, "mlstm": True, "mingru": False, "rg_lru": False}   # spec -> has heads
+CELLS = {"gla": True, "mlstm": True, "deltanet": False, "mingru": False, "rg_lru": False}   # spec -> has heads
+EXTRA_CELLS = {"gated_deltanet": False, "rwkv4": False}          # --cells may name these too
 STEPS = (256, 1024, 2048, 4096)
 XLA_SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
@@ -104,7 +105,7 @@ def worker(backend, cells, heads_list, steps_list, chunks, repeats, calls, out_p
     import numpy as np
     rows = []
     for cell in cells:
-        for heads in (heads_list if CELLS[cell] else [1]):
+        for heads in (heads_list if {**CELLS, **EXTRA_CELLS}[cell] else [1]):
             for steps in steps_list:
                 x, y = _data(steps)
                 contenders = {"loop": _model(cell, heads, steps, False, None)}
@@ -247,7 +248,7 @@ def main(argv=None) -> int:
         memory = []
         if args.memory:
             for cell in cells:
-                for head in (heads if CELLS[cell] else [1]):
+                for head in (heads if {**CELLS, **EXTRA_CELLS}[cell] else [1]):
                     for parallel in ("0", "1"):
                         got = _subprocess(backend, ["--_memory", f"{cell}:{head}:{max(steps)}:{parallel}",
                                                     "--chunks", args.chunks])

@@ -67,7 +67,7 @@ def analyze(spec: Spec, module: ModuleNames) -> CellIR:
         constants=tuple(Constant(key.value, key.value, value.value) for key, value in spec.constants),
         heads=heads_arg[0] if heads_arg else None, heads_default=spec.heads.default.value if spec.heads else 1,
         value_shapes=tuple((v, _shape_text(shapes, heads, v)) for v in structure.variables),
-        row_vectors=spec.row_vectors))
+        row_vectors=spec.row_vectors, chunk_size=recurrence.chunk_size))
 
 
 def _shape_text(shapes, heads: Heads, name: str) -> str:

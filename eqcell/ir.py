@@ -222,3 +222,4 @@ class CellIR(NamedTuple):
     heads_default: int = 1
     value_shapes: tuple[tuple[str, str], ...] = ()   # (variable, its shape in words), for `eqcell show`
     row_vectors: bool = False               # `vectors: row`: the equations' vectors are rows
+    chunk_size: int = 0                     # the chunkwise form's default chunk (0: no matrix state chunked)

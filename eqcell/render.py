@@ -277,7 +277,7 @@ def build_context(ir: CellIR, dialect: Dialect) -> Context:
         chunked=any(isinstance(i, ChunkedState) for i in path),
         chunked_diagonal=any(isinstance(i, ChunkedState) and i.strength is None for i in path),
         chunked_delta=any(isinstance(i, ChunkedState) and i.strength is not None for i in path),
-        chunk_default=CHUNK_SIZE,
+        chunk_default=ir.chunk_size,
         state_prevs=tuple(s.prev for s in ir.states),
         state_locals=tuple(s.local for s in ir.states),
         output_local=_output_local(ir),
@@ -479,9 +479,6 @@ def _projected_width(ir: CellIR) -> str:
         total = total.plus(widths[name])
     scope = {**size_scope(ir, "cell"), "input_dim": "sequences.shape[-1]"}
     return total.code(scope)
-
-
-CHUNK_SIZE = 32   # the chunkwise form's default chunk: see benchmarks/README.md
 
 
 def _scan_lines(ir: CellIR, printer: CodePrinter, dialect: Dialect, scope) -> tuple[str, ...]:

@@ -1,5 +1,6 @@
 """Shared fixtures: the shipped specs, and `--update-golden` to refresh golden files on purpose."""
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,3 +22,13 @@ def pytest_addoption(parser):
 @pytest.fixture
 def update_golden(request):
     return request.config.getoption("--update-golden")
+
+
+@pytest.fixture(autouse=True)
+def _release_compiled_code():
+    """Under JAX, free the executables XLA compiled for a test once it is done: XLA's CPU compiler
+    crashed (SIGSEGV in backend_compile_and_load) after a few hundred tests in one process, here
+    and in CI, as every executable stays mapped while its function is cached."""
+    yield
+    if os.environ.get("KERAS_BACKEND") == "jax" and "jax" in sys.modules:
+        sys.modules["jax"].clear_caches()

@@ -13,6 +13,7 @@ keras = pytest.importorskip("keras")
 from keras import ops  # noqa: E402
 
 import eqcell  # noqa: E402
+from eqcell.ir import LinearState  # noqa: E402
 from helpers import REFERENCED_SPECS as CLASSIC_SPECS  # noqa: E402
 from conftest import SHIPPED  # noqa: E402
 from helpers import assert_close, loss_and_grads  # noqa: E402
@@ -150,9 +151,14 @@ def test_parallel_scan_equals_sequential_loop(spec, timesteps):
                            for w in model.get_weights()]
             model.set_weights(weights)
             outs[scan, backwards] = [ops.convert_to_numpy(t) for t in model(x)]
+    # a max-plus stabiliser (RWKV-4's p, mLSTM's m) is a sum of T terms added in another order by
+    # the scan: the states it scales (a = sum exp(k - p) v) carry its rounding, relative 1e-4 at
+    # T = 300; the output (a ratio in which exp(-p) cancels) does not
+    stabilised = any(isinstance(i, LinearState) and i.max_plus for i in eqcell.analyze(spec).scan)
     for backwards in (False, True):
-        for got, want in zip(outs[True, backwards], outs[False, backwards]):
-            assert_close(got, want, f"{spec} T={timesteps} go_backwards={backwards}")
+        for index, (got, want) in enumerate(zip(outs[True, backwards], outs[False, backwards])):
+            tol = 1e-5 if index == 0 or not stabilised else 2e-5 * max(10, timesteps)
+            assert_close(got, want, f"{spec} T={timesteps} go_backwards={backwards}", tol=tol)
 
 
 def test_scan_reason_is_reported():
@@ -174,7 +180,9 @@ def test_scan_layer_trains_in_a_compiled_model(spec, timesteps, jit_compile):
     keras.utils.set_random_seed(0)
     width = features(spec, 3, 4)
     model = keras.Sequential([keras.Input((timesteps, width)), layer_cls(4, **size_args(spec)), keras.layers.Dense(1)])
-    model.compile(optimizer="sgd", loss="mse", jit_compile=jit_compile)
+    # Adam: the size of a step does not follow the gradient's, which GLA's unnormalised state makes
+    # huge at T = 40 (SGD diverged at 0.01 and 0.001, on either path)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", jit_compile=jit_compile)
     x, y = data(8, timesteps, width, False), np.ones((8, 1), "float32")
     losses = [float(model.train_on_batch(x, y)) for _ in range(3)]
     assert all(np.isfinite(losses)) and losses[-1] < losses[0]

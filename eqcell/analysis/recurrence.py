@@ -18,10 +18,19 @@ from .structure import Structure
 MAX_INLINED_NODES = 5000   # beyond this the inlined update is not analyzed: the cell loops
 
 
+# The chunkwise form's default chunk, by the kind of matrix state (benchmarks/bench_parallel.py, TF
+# CPU, T = 2048, training step): a decay per row or column builds (C, C, features) blocks, cheapest
+# at C = 8 (GLA: 0.42x of the loop at 8, 0.53x at 16, 0.92x at 32); one number a step builds (C, C)
+# blocks (mLSTM: 0.15x at 16 and at 64); the delta rule chains its chunks one by one (DeltaNet:
+# 0.55x at 8, 0.19x at 32, 0.14x at 64). A cell with several kinds takes the smallest.
+CHUNK_SIZES = {"vector": 8, "scalar": 32, "delta": 64}
+
+
 class Recurrence(NamedTuple):
     path: tuple[LinearState | ChunkedState | Statement | Product, ...] | None   # the parallel path, in order
     reason: str
     readouts: tuple[str, ...] = ()     # the locals the path introduces (readouts of matrix states)
+    chunk_size: int = 0                # the default chunk of the chunkwise form; 0: no matrix state
 
 
 class NotParallel(Exception):
@@ -84,8 +93,10 @@ class _Path:
                                       "(its chunkwise form is not written yet)")
                 item = item._replace(readouts=readouts)
             path.append(item)
-        return Recurrence(tuple(path), _why(path, self.structure),
-                          tuple(s.name for s in self.readouts.values()))
+        kinds = ["delta" if i.strength is not None else "scalar" if i.decay_axis == "scalar" else "vector"
+                 for i in path if isinstance(i, ChunkedState)]
+        return Recurrence(tuple(path), _why(path, self.structure), tuple(s.name for s in self.readouts.values()),
+                          min((CHUNK_SIZES[k] for k in kinds), default=0))
 
     def _product(self, step: Product) -> None:
         """A product in the step: its operands must be known for every step by now."""

@@ -54,8 +54,8 @@ def _linear_scan(decay, drive, initial, keep, frame):
     their batch and time axes. Where `keep` (batch, T, 1) is 0 (a masked step) the state carries
     over unchanged. No division, no logarithm: exact up to rounding."""
     decay, drive = _per_step(initial, frame, decay, drive)
-    if keep is not None:
-        decay, drive = keep * decay + (1.0 - keep), keep * drive
+    if keep is not None:  # `where`, not a product: a masked step may compute a NaN (a zero input normalised)
+        decay, drive = ops.where(keep > 0, decay, 1.0), ops.where(keep > 0, drive, 0.0)
     return _scan(decay, drive, initial, _AFFINE)
 
 
@@ -499,12 +499,13 @@ class QRNN2(keras.layers.RNN):
         outputs = h
         if keep is not None:  # what a masked step outputs: as keras.layers.RNN's loop on this backend
             if self.zero_output_for_mask:
-                outputs = outputs * keep
+                outputs = ops.where(keep > 0, outputs, 0.0)
             elif keras.backend.backend() == "jax" and not self.unroll:
                 # Keras's JAX loop outputs the first state there (keras/src/backend/jax/rnn.py)
-                outputs = keep * outputs + (1.0 - keep) * c
+                outputs = ops.where(keep > 0, outputs, c)
             else:  # the last output, repeated
-                outputs = _linear_scan(1.0 - keep, keep * outputs, ops.zeros_like(outputs[:, 0]), None, frame)
+                outputs = _linear_scan(1.0 - keep, ops.where(keep > 0, outputs, 0.0), ops.zeros_like(outputs[:, 0]),
+                                       None, frame)
         return outputs[:, -1], outputs, [c[:, -1], inputs[:, -1]]
 
     def get_config(self):

@@ -99,7 +99,13 @@ def test_layer_equals_rnn_of_cell(spec, variant):
     for got, want in zip(fast(x), reference(x)):
         assert_close(ops.convert_to_numpy(got), ops.convert_to_numpy(want), f"{spec} {variant} forward")
     for got, want in zip(loss_and_grads(fast, x), loss_and_grads(reference, x)):
-        assert_close(got, want, f"{spec} {variant} gradient")
+        # DeltaNet normalises its key, 0 / 0 at a masked (zero) input: RNN(cell) computes that step
+        # and drops it, and its gradient is NaN; the parallel path zeroes masked steps first. Where
+        # the reference is NaN the layer may be finite, never the other way round.
+        got, want = np.asarray(got), np.asarray(want)
+        finite = np.isfinite(want)
+        assert np.all(np.isfinite(got[finite])), f"{spec} {variant}: gradient not finite where RNN(cell)'s is"
+        assert_close(np.where(finite, got, 0.0), np.where(finite, want, 0.0), f"{spec} {variant} gradient")
 
 
 @pytest.mark.parametrize("spec", [p.stem for p in SHIPPED])

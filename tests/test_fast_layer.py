@@ -161,10 +161,20 @@ def test_parallel_scan_equals_sequential_loop(spec, timesteps):
     # the scan: the states it scales (a = sum exp(k - p) v) carry its rounding, relative 1e-4 at
     # T = 300; the output (a ratio in which exp(-p) cancels) does not
     stabilised = any(isinstance(i, LinearState) and i.max_plus for i in eqcell.analyze(spec).scan)
+    state_tol = 2e-5 * max(10, timesteps) if stabilised else 1e-5
+    real = np.any(x != 0.0, axis=-1)  # the steps Masking keeps
     for backwards in (False, True):
-        for index, (got, want) in enumerate(zip(outs[True, backwards], outs[False, backwards])):
-            tol = 1e-5 if index == 0 or not stabilised else 2e-5 * max(10, timesteps)
-            assert_close(got, want, f"{spec} T={timesteps} go_backwards={backwards}", tol=tol)
+        what = f"{spec} T={timesteps} go_backwards={backwards}"
+        (got, *got_states), (want, *want_states) = outs[True, backwards], outs[False, backwards]
+        steps = real[:, ::-1] if backwards else real
+        assert_close(got[steps], want[steps], what)
+        # at a masked step Keras's JAX loop outputs the first state (RWKV-4's a, scaled by exp(-p)),
+        # which carries the stabiliser's rounding; the other backends repeat the last output
+        if not steps.all():
+            assert_close(got[~steps], want[~steps], what,
+                         tol=1e-5 if keras.backend.backend() != "jax" else state_tol)
+        for got_state, want_state in zip(got_states, want_states):
+            assert_close(got_state, want_state, what, tol=state_tol)
 
 
 def test_scan_reason_is_reported():

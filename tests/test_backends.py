@@ -82,7 +82,7 @@ def _rerun(backend, *selection):
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "", "-k", KERAS_TARGET_ONLY,
          *selection],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=2700)
     tail = "\n".join(result.stdout.splitlines()[-40:])
     assert result.returncode == 0, f"KERAS_BACKEND={backend}:\n{tail}\n{result.stderr[-2000:]}"
     assert " passed" in tail

@@ -32,3 +32,16 @@ def _release_compiled_code():
     yield
     if os.environ.get("KERAS_BACKEND") == "jax" and "jax" in sys.modules:
         sys.modules["jax"].clear_caches()
+
+
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected
+def pytest_collection_modifyitems(config, items):
+    """The representative reruns on JAX and torch (tests/test_backends.py) start now, in subprocesses
+    beside this one, and their tests move to the end, where they collect the results."""
+    reruns = [item for item in items if getattr(item, "originalname", None) == "test_representative_subset_on_backend"]
+    if not reruns:
+        return
+    for item in reruns:
+        item.module.start_representative_rerun(item.callspec.params["backend"])
+    config.add_cleanup(reruns[0].module.stop_representative_reruns)
+    items[:] = [item for item in items if item not in reruns] + reruns

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -44,9 +45,7 @@ REPRESENTATIVE = [
     "tests/test_fast_layer.py::test_layer_equals_rnn_of_cell[slstm-long_masked]",
     "tests/test_fast_layer.py::test_layer_equals_rnn_of_cell[mingru-wide]",
     "tests/test_fast_layer.py::test_layer_equals_rnn_of_cell[gru-wide_masked_backwards]",
-    "tests/test_fast_layer.py::test_layer_equals_rnn_of_cell[qrnn-long]",
     "tests/test_fast_layer.py::test_layer_equals_rnn_of_cell[lstm-many_units_masked_backwards]",
-    "tests/test_fast_layer.py::test_layer_equals_rnn_of_cell[slstm-many_units]",
     "tests/test_fast_layer.py::test_same_weights_and_config_as_rnn_of_cell[lstm]",
     "tests/test_fast_layer.py::test_dropout_in_training_uses_one_mask_per_sequence[lstm]",
     "tests/test_fast_layer.py::test_dropout_in_training_uses_one_mask_per_sequence[qrnn]",
@@ -57,41 +56,77 @@ REPRESENTATIVE = [
     "tests/test_fast_layer.py::test_parallel_scan_auto_picks_the_measured_faster_path[mingru]",
     "tests/test_fast_layer.py::test_step_is_rematerialized_on_jax_only",
     "tests/test_fast_layer.py::test_keras_file_round_trip[slstm]",
-    # every cell from papers once, the three shapes (short, long and wide, 20 units) in turn
+    # cells from papers, the three shapes (short, long and wide, 20 units) in turn; all of them under -m slow
     "tests/test_more_cells.py::test_layer_equals_rnn_of_cell[diagonal_linear-short-narrow]",
-    "tests/test_more_cells.py::test_layer_equals_rnn_of_cell[gru_reset_before-long-wide]",
     "tests/test_more_cells.py::test_layer_equals_rnn_of_cell[indrnn-many-units]",
     "tests/test_more_cells.py::test_layer_equals_rnn_of_cell[layer_norm_lstm-short-narrow]",
-    "tests/test_more_cells.py::test_layer_equals_rnn_of_cell[many_functions-long-wide]",
     "tests/test_more_cells.py::test_layer_equals_rnn_of_cell[mgu_latex-many-units]",
     "tests/test_more_cells.py::test_layer_equals_rnn_of_cell[peephole_lstm-short-narrow]",
     "tests/test_more_cells.py::test_layer_equals_rnn_of_cell[projection_lstm-long-wide]",
-    "tests/test_more_cells.py::test_layer_equals_rnn_of_cell[running_sum_learned_start-many-units]",
     "tests/test_more_cells.py::test_layer_equals_rnn_of_cell[sru-short-narrow]",
-    "tests/test_more_cells.py::test_layer_equals_rnn_of_cell[two_biases_per_gate-long-wide]",
     "tests/test_more_cells.py::test_mingru_equals_paper_reference",
     "tests/test_more_cells.py::test_qrnn_fo_pooling_equals_paper_reference",
 ]
 
 
-def _rerun(backend, *selection):
+def _start(backend, *selection):
+    """The selection rerun under `backend` in a subprocess, its output in a temporary file; None
+    when the backend is not installed."""
     if importlib.util.find_spec(NEEDS[backend]) is None:
-        pytest.skip(f"{NEEDS[backend]} is not installed (pip install -e '.[test]' installs it)")
+        return None
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    output = tempfile.TemporaryFile("w+")
     # -m "": the selection decides, not the default run's marker filter
-    result = subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "", "-k", KERAS_TARGET_ONLY,
          *selection],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=2700)
-    tail = "\n".join(result.stdout.splitlines()[-40:])
-    assert result.returncode == 0, f"KERAS_BACKEND={backend}:\n{tail}\n{result.stderr[-2000:]}"
+        cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True)
+    return process, output
+
+
+def _finish(backend, started):
+    """Waits for a rerun and checks that it passed; returns the tail of its output."""
+    if started is None:
+        pytest.skip(f"{NEEDS[backend]} is not installed (pip install -e '.[test]' installs it)")
+    process, output = started
+    try:
+        process.wait(timeout=2700)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    output.seek(0)
+    text = output.read()
+    output.close()
+    tail = "\n".join(text.splitlines()[-60:])
+    assert process.returncode == 0, f"KERAS_BACKEND={backend}:\n{tail}"
     assert " passed" in tail
     return tail
 
 
+def _rerun(backend, *selection):
+    return _finish(backend, _start(backend, *selection))
+
+
+# The representative reruns start when collection ends (conftest.py's pytest_collection_modifyitems)
+# and run beside the main process, their tests last: on two cores that hides most of their time.
+_REPRESENTATIVE_RUNS = {}
+
+
+def start_representative_rerun(backend):
+    if backend not in _REPRESENTATIVE_RUNS:
+        _REPRESENTATIVE_RUNS[backend] = _start(backend, *REPRESENTATIVE)
+
+
+def stop_representative_reruns():
+    for started in _REPRESENTATIVE_RUNS.values():
+        if started is not None and started[0].poll() is None:
+            started[0].kill()
+
+
 @pytest.mark.parametrize("backend", sorted(NEEDS))
 def test_representative_subset_on_backend(backend):
-    tail = _rerun(backend, *REPRESENTATIVE)
+    start_representative_rerun(backend)  # already started, unless this test was run on its own
+    tail = _finish(backend, _REPRESENTATIVE_RUNS[backend])
     # every id ran (a renamed test is an error, not a silent loss); torch skips jit_compile=True
     counts = {word: int(n) for n, word in re.findall(r"(\d+) (passed|skipped|deselected)", tail)}
     assert counts.get("passed", 0) + counts.get("skipped", 0) == len(REPRESENTATIVE), tail

@@ -202,7 +202,8 @@ def test_parallel_path_equals_loop(spec, timesteps, masked, backwards, chunk, he
         assert_close(a, b, f"{spec}: gradient {i}", tol=1e-4)
 
 
-@pytest.mark.parametrize("spec", ["mlstm", pytest.param("gla", marks=pytest.mark.slow)])
+@pytest.mark.slow  # about 40 s each here
+@pytest.mark.parametrize("spec", ["mlstm", "gla"])
 def test_long_sequences_with_large_gates_stay_finite_and_equal(spec):
     """T = 4096 with gate pre-activations of magnitude about 10: the decays' logs are summed inside a
     chunk only and every exponential is of a later step's log minus an earlier one's."""

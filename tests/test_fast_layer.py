@@ -21,11 +21,12 @@ from helpers import assert_close, loss_and_grads  # noqa: E402
 SCAN_SPECS = [p.stem for p in SHIPPED if eqcell.analyze(p).scan is not None]
 
 
-def slow_for_classic(spec, *rest, default=False):
+def slow_for_classic(spec, *rest, default=False, slow=False):
     """A parameter set: the classic cells (tests/test_zoo_classic.py checks them against their
-    papers by default) run it only under `pytest -m slow`, unless it is their `default` case."""
+    papers by default) run it only under `pytest -m slow`, unless it is their `default` case;
+    every cell does when `slow`."""
     values = (spec, *rest)
-    if spec in CLASSIC_SPECS and not default:
+    if slow or (spec in CLASSIC_SPECS and not default):
         return pytest.param(*values, marks=pytest.mark.slow)
     return pytest.param(*values)
 
@@ -138,7 +139,8 @@ def test_dropout_in_training_uses_one_mask_per_sequence(spec):
 
 @pytest.mark.skipif(not SCAN_SPECS, reason="no shipped spec is state-linear")
 @pytest.mark.parametrize(("spec", "timesteps"), [
-    slow_for_classic(spec, timesteps, default=timesteps == 7) for spec in SCAN_SPECS for timesteps in [1, 7, 300, 4096]])
+    slow_for_classic(spec, timesteps, default=timesteps == 7, slow=timesteps == 4096)
+    for spec in SCAN_SPECS for timesteps in [1, 7, 300, 4096]])
 def test_parallel_scan_equals_sequential_loop(spec, timesteps):
     _, layer_cls = classes(spec)
     masked = True  # on JAX the scan outputs what Keras's JAX loop does at a masked step (states[0])
@@ -186,7 +188,7 @@ def test_scan_reason_is_reported():
 
 @pytest.mark.skipif(not SCAN_SPECS, reason="no shipped spec is state-linear")
 @pytest.mark.parametrize(("spec", "timesteps", "jit_compile"), [
-    slow_for_classic(spec, timesteps, jit, default=(timesteps, jit) == (5, False))
+    slow_for_classic(spec, timesteps, jit, default=(timesteps, jit) == (5, False), slow=timesteps == 40)
     for spec in SCAN_SPECS for timesteps in [5, 40] for jit in [False, True]])
 def test_scan_layer_trains_in_a_compiled_model(spec, timesteps, jit_compile):
     """The scan keeps static shapes (a Dense after it builds) and compiles under XLA."""

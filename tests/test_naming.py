@@ -145,8 +145,12 @@ def _paths(spec_text, params, target, loop):
     return out
 
 
-@pytest.mark.parametrize("target", ["keras", "tf-keras"])
-@pytest.mark.parametrize("loop", [False, True], ids=["scan cell", "loop cell"])
+# the default run keeps one (the loop cell, keras target: about 30 s here); the rest under -m slow
+@pytest.mark.parametrize(("loop", "target"), [
+    pytest.param(True, "keras", id="loop cell-keras"),
+    pytest.param(False, "keras", id="scan cell-keras", marks=pytest.mark.slow),
+    pytest.param(True, "tf-keras", id="loop cell-tf-keras", marks=pytest.mark.slow),
+    pytest.param(False, "tf-keras", id="scan cell-tf-keras", marks=pytest.mark.slow)])
 def test_renaming_never_changes_the_numbers(loop, target):
     _check_renaming(loop, target, CHUNK, SIZE)
 
@@ -192,6 +196,7 @@ JAX_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_renaming_never_changes_the_numbers_on_jax_rematerialized():
     pytest.importorskip("jax")
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}

@@ -356,7 +356,7 @@ equations: |
 }
 
 
-@pytest.mark.parametrize("target", ["keras", "tf-keras"])
+@pytest.mark.parametrize("target", ["keras", pytest.param("tf-keras", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("name", sorted(MORE))
 def test_more_cells_verify(name, target):
     if target == "tf-keras":

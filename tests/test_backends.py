@@ -2,9 +2,10 @@
 each backend in its own process (Keras picks its backend once, at import).
 
 Default run: a representative subset (REPRESENTATIVE) on each backend, about a minute and a half
-on JAX, which compiles every new shape. `pytest -m slow` adds the exhaustive rerun: every
-keras-target test of FILES on each backend (about four minutes on JAX, the reason it is not in the
-default run). The TensorFlow backend runs all of them in the main process."""
+on JAX, which compiles every new shape; both start when collection ends and run beside the main
+process. `pytest -m slow` adds the exhaustive rerun: every keras-target test of FILES on each
+backend, one process per file (about 16 minutes for test_fast_layer.py on JAX in CI, the reason it
+is not in the default run). The TensorFlow backend runs all of them in the main process."""
 import importlib.util
 import os
 import re

@@ -70,8 +70,35 @@ equations: |
   S_t = a_t (I - beta_t k_t k_t^T) S_{t-1} + beta_t k_t v_t^T
   o_t = q_t^T S_t
 """,
+    # matrix states scaled element by element: every entry scanned, each step's matrix read
+    "entry_decay_heads": """eqcell: 2
+name: EntryDecayCell
+heads: 2
+sizes: {q: key_units, k: key_units}
+equations: |
+  q_t = W_q x_t
+  k_t = W_k x_t
+  v_t = W_v x_t
+  d_t = softplus(W_d x_t + b_d)
+  S_t = exp(-diag(d_t) A) * S_{t-1} + v_t k_t^T
+  o_t = S_t q_t
+""",
+    "both_axes_two_drives": """eqcell: 2
+name: BothAxesCell
+sizes: {q: key_units, k: key_units, b: key_units}
+equations: |
+  q_t = W_q x_t
+  k_t = W_k x_t
+  v_t = W_v x_t
+  u_t = W_u x_t
+  a_t = sigmoid(W_a x_t + b_a)
+  b_t = sigmoid(W_b x_t)
+  S_t = diag(a_t) S_{t-1} diag(b_t) + v_t k_t^T + u_t q_t^T
+  n_t = b_t * n_{t-1} + k_t
+  o_t = tanh(S_t q_t) + v_t * (n_t^T q_t)
+""",
 }
-SHIPPED = ["mlstm", "gla", "rwkv4", "deltanet", "gated_deltanet"]
+SHIPPED = ["mlstm", "gla", "rwkv4", "deltanet", "gated_deltanet", "mamba_ssm"]
 SPECS = SHIPPED + sorted(CELLS)
 
 
@@ -111,6 +138,8 @@ def run_both(name, timesteps, masked=False, go_backwards=False, chunk_size=4, he
              units=8, features=5, batch=3, scale=0.5, seed=0, grads=True):
     """[(outputs, gradients)] of the loop, then of the parallel path, with the same weights
     (random normal: every gate's differ) and the same initial states."""
+    if eqcell.analyze(spec_of(name)).square_input:  # Mamba scans x_t itself
+        features = units
     loop, parallel = pair(name, units, heads, chunk_size, go_backwards=go_backwards)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, timesteps, features)).astype("float32")
@@ -151,6 +180,7 @@ def test_the_linear_cells_take_the_parallel_path():
     assert kinds["gla"] == {"ChunkedState"}
     assert kinds["rwkv4"] == {"LinearState", "LinearState+max"}
     assert kinds["deltanet"] == kinds["gated_deltanet"] == {"ChunkedState"}
+    assert kinds["mamba_ssm"] == kinds["entry_decay_heads"] == kinds["both_axes_two_drives"] == {"LinearState"}
     rules = {name: [(i.strength is not None, i.left) for i in eqcell.analyze(spec_of(name)).scan
                     if isinstance(i, ChunkedState)] for name in SPECS}
     assert rules["deltanet"] == rules["gated_deltanet"] == [(True, False)]
@@ -172,10 +202,20 @@ equations: |
   S_t = S_{t-1} (I - q_t q_t^T) + v_t k_t^T
   o_t = S_t q_t
 """
+NONLINEAR_MATRIX = b"""eqcell: 2
+name: SquashedCell
+sizes: {q: key_units, k: key_units}
+equations: |
+  q_t = W_q x_t
+  k_t = W_k x_t
+  v_t = W_v x_t
+  S_t = tanh(S_{t-1}) + v_t k_t^T
+  o_t = S_t q_t
+"""
 
 
 @pytest.mark.parametrize(("spec", "reason"), [
-    ("mamba_ssm", "element by element by a matrix"),  # exp(Delta A) per entry
+    (NONLINEAR_MATRIX, "through a function"),
     ("lstm", "matrix product in the step reads h_{t-1}"),
     (MISMATCHED_DELTA, "other than as a delta rule"),  # the rank-one transition's key is not the drive's
 ])

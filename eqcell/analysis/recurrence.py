@@ -95,7 +95,7 @@ class _Path:
             path.append(item)
         kinds = ["delta" if i.strength is not None else "scalar" if i.decay_axis == "scalar" else "vector"
                  for i in path if isinstance(i, ChunkedState)]
-        return Recurrence(tuple(path), _why(path, self.structure), tuple(s.name for s in self.readouts.values()),
+        return Recurrence(tuple(path), _why(path, self.structure, self.matrices), tuple(s.name for s in self.readouts.values()),
                           min((CHUNK_SIZES[k] for k in kinds), default=0))
 
     def _product(self, step: Product) -> None:
@@ -146,7 +146,7 @@ class _Path:
             else:
                 self._vector_state(step, expr)
             self.known.add(name)
-            if name not in self.matrices:
+            if name not in self.chunked:
                 self.known.add(nodes.prev(name).name)
             for waiting in list(self.deferred):  # what waited for this state at t-1, in order
                 del self.deferred[waiting]
@@ -187,6 +187,26 @@ class _Path:
         self.path.append(LinearState(state, *split, max_plus=max_plus))
 
     def _matrix_state(self, step: Statement, expr: sympy.Expr) -> None:
+        """A matrix state: chunkwise when its transition is a decay (one number, per row, per column)
+        or a delta rule and its drive one outer product; otherwise, when it is affine in S_{t-1}
+        element by element (Mamba's exp(diag(d) A) * S_{t-1}, a decay along rows and columns at
+        once, several drives), every step's state by an element-wise scan, which its readouts then
+        read step by step."""
+        try:
+            self._chunked_state(step, expr)
+        except NotParallel as why:
+            split = affine(expr, nodes.prev(step.variable))
+            if split is None or not all(self._element_wise(e) for e in split):
+                raise why
+            self._check_known(step.variable, *split)
+            self.path.append(LinearState(self._state(step.variable), *split))
+
+    def _element_wise(self, expr: sympy.Expr) -> bool:
+        """Whether `expr` is a value (or product of values) that scales a matrix element by element:
+        no matrix state in it."""
+        return not any((nodes.prev_of(s) or s.name) in self.chunked for s in expr.free_symbols)
+
+    def _chunked_state(self, step: Statement, expr: sympy.Expr) -> None:
         name, previous = step.variable, nodes.prev(step.variable)
         held, drives = _linear_terms(name, expr, previous)
         decays = [factors for factors, core in held if core is previous]
@@ -323,7 +343,7 @@ class _Path:
             out = visit(expr)
         for sym in out.free_symbols:
             base = nodes.prev_of(sym) or sym.name
-            if base in self.matrices:
+            if base in self.chunked:
                 raise NotParallel(f"{name}_t reads the matrix state {self._readable(sym.name)} other than by a "
                                   "product with a vector (its chunkwise form is not written yet)")
         return out
@@ -377,7 +397,7 @@ def _linear_terms(name: str, expr: sympy.Expr, previous: sympy.Symbol):
                       "delta rule (its parallel form is not written yet)")
 
 
-def _why(path, structure: Structure) -> str:
+def _why(path, structure: Structure, matrices=frozenset()) -> str:
     """Each state's form and how the layer evaluates it, in the spec's terms."""
     parts = []
     for item in path:
@@ -397,6 +417,10 @@ def _why(path, structure: Structure) -> str:
             continue
         elif isinstance(item, LinearState):
             s = item.state
+            if s in matrices:
+                parts.append(f"{s}_t is {s}_{{t-1}} scaled element by element plus a drive: parallel scan of "
+                             "every entry (each step's matrix is formed for its readouts)")
+                continue
             form = (f"the larger of {s}_{{t-1}} plus a shift and a floor" if item.max_plus
                     else f"{s}_{{t-1}} times a decay plus a drive")
             parts.append(f"{s}_t is {form}: {'max-plus ' if item.max_plus else ''}parallel scan")

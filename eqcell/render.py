@@ -166,7 +166,7 @@ def render(ir: CellIR, target: str = "keras") -> str:
     """Module text for `target`; compiled with `ast.parse` before it is returned."""
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
-    text = _template(target).render(c=build_context(ir, DIALECTS[target]))
+    text = _template(target).render(c=build_context(ir, DIALECTS[target]), o=DIALECTS[target].ops, target=target)
     try:
         ast.parse(text)
     except SyntaxError as err:
@@ -534,7 +534,8 @@ def _flat_sequence(ir: CellIR, local: str, size: str, dialect: Dialect, scope) -
     """A value of every step as (batch, T, size): per head, the heads side by side."""
     if not ir.heads:
         return local
-    shape = dialect.shape.format(f"ops.shape({local})[0], ops.shape({local})[1], {Dim.of(size).code(scope)}")
+    shape_of = dialect.ops["shape"]
+    shape = dialect.shape.format(f"{shape_of}({local})[0], {shape_of}({local})[1], {Dim.of(size).code(scope)}")
     return dialect.reshape.format(local, shape)
 
 

@@ -30,9 +30,15 @@ class Dialect(NamedTuple):
     reshape: str                    # value, shape
     shape: str                      # a shape literal from its comma-separated sizes
     heads_matmul: str               # per-head values (..., heads, in) @ block-diagonal (heads, in, out)
+    ops: Mapping[str, str]          # the parallel path's helpers' vocabulary (templates/parallel.py.j2)
 
 
 _COMMON = {"identity": "{}", "layer_norm": "_layer_norm({}, {}, {})"}
+
+# what templates/parallel.py.j2 calls, each with the same arguments on every target
+_PARALLEL_OPS = ("associative_scan", "cast", "concatenate", "cumsum", "einsum", "exp", "expand_dims", "eye", "flip",
+                 "matmul", "maximum", "ones", "pad", "reshape", "shape", "solve_triangular", "stack", "sum",
+                 "swapaxes", "transpose", "unstack", "where", "zeros", "zeros_like")
 
 KERAS = Dialect(
     target="keras", template="keras.py.j2", lib="keras",
@@ -61,7 +67,8 @@ KERAS = Dialect(
         "AsRow": "ops.expand_dims({0}, -2)",
         "Eye": "ops.eye({0}, dtype={owner}.compute_dtype)",
         "Norm": "ops.norm({0}, axis=-1, keepdims=True)"}),
-    reshape="ops.reshape({}, {})", shape="({})", heads_matmul="_heads_matmul({}, {})")
+    reshape="ops.reshape({}, {})", shape="({})", heads_matmul="_heads_matmul({}, {})",
+    ops=MappingProxyType({name: f"ops.{name}" for name in _PARALLEL_OPS}))
 
 TF_KERAS = Dialect(
     target="tf-keras", template="tf_keras.py.j2", lib="tf_keras",
@@ -78,7 +85,7 @@ TF_KERAS = Dialect(
                            "learned": "tf.broadcast_to(tf.cast({weight}, {dtype}), {shape})",
                            "number": "tf.fill({shape}, tf.cast({value}, {dtype}))"}),
     state_shape="[batch_size, {size}]", state_dtype="dtype",
-    single_state_bare=True, is_nested="tf.nest.is_nested(states)", scan=False,
+    single_state_bare=True, is_nested="tf.nest.is_nested(states)", scan=True,
     tensor=MappingProxyType({
         "MatrixVector": 'tf.einsum("...ij,...j->...i", {0}, {1})',
         "VectorMatrix": 'tf.einsum("...i,...ij->...j", {0}, {1})',
@@ -90,7 +97,12 @@ TF_KERAS = Dialect(
         "AsRow": "tf.expand_dims({0}, -2)",
         "Eye": "tf.eye({0}, dtype={owner}.compute_dtype)",
         "Norm": "tf.norm({0}, axis=-1, keepdims=True)"}),
-    reshape="tf.reshape({}, {})", shape="[{}]", heads_matmul="_heads_matmul({}, {})")
+    reshape="tf.reshape({}, {})", shape="[{}]", heads_matmul="_heads_matmul({}, {})",
+    ops=MappingProxyType({
+        **{name: f"tf.{name}" for name in _PARALLEL_OPS},
+        "associative_scan": "",  # none in TensorFlow: the blocked scan, and the loop for an unknown length
+        "concatenate": "tf.concat", "flip": "_flip", "shape": "_shape", "solve_triangular": "tf.linalg.triangular_solve",
+        "sum": "tf.reduce_sum", "swapaxes": "tf.experimental.numpy.swapaxes"}))
 
 DIALECTS = {d.target: d for d in (KERAS, TF_KERAS)}
 TARGETS = tuple(DIALECTS)

@@ -63,7 +63,7 @@ def _per_step(initial, frame, *values):
     """`values` broadcast to (batch, T, *initial's features), flattened to (batch, T, features)."""
     zeros = ops.expand_dims(ops.zeros_like(initial), axis=1)
     zeros = zeros + ops.reshape(frame, tuple(ops.shape(frame)) + (1,) * (len(initial.shape) - 1))
-    flat = (ops.shape(zeros)[0], ops.shape(zeros)[1], -1)
+    flat = (ops.shape(zeros)[0], ops.shape(zeros)[1], math.prod(initial.shape[1:]))
     return [ops.reshape(value + zeros, flat) for value in values]
 
 
@@ -160,8 +160,8 @@ def _chunkwise_delta(log_decay, strength, rows, columns, initial, queries, keep,
     queries = [chunked(query) if keep is None else ops.where(keep, chunked(query), 0.0) for query in queries]
     cumulative = ops.cumsum(log_decay, axis=2)  # L_i, from the chunk's start
     gaps = cumulative - ops.swapaxes(cumulative, -1, -2)  # L_i - L_j: (.., i, j)
-    below = ops.tril(ops.ones((size, size), dtype="bool"), -1)
-    causal = ops.tril(ops.ones((size, size), dtype="bool"))
+    below = np.tril(np.ones((size, size), dtype=bool), -1)
+    causal = np.tril(np.ones((size, size), dtype=bool))
     strictly = ops.exp(ops.where(below, gaps, float("-inf")))
     system = ops.eye(size, dtype=keys.dtype) + strength * strictly * ops.einsum("bnic,bnjc->bnij", keys, keys)
     solved = ops.solve_triangular(system, ops.concatenate(

@@ -77,7 +77,7 @@ def _per_step(initial, frame, *values):
     """`values` broadcast to (batch, T, *initial's features), flattened to (batch, T, features)."""
     zeros = ops.expand_dims(ops.zeros_like(initial), axis=1)
     zeros = zeros + ops.reshape(frame, tuple(ops.shape(frame)) + (1,) * (len(initial.shape) - 1))
-    flat = (ops.shape(zeros)[0], ops.shape(zeros)[1], -1)
+    flat = (ops.shape(zeros)[0], ops.shape(zeros)[1], math.prod(initial.shape[1:]))
     return [ops.reshape(value + zeros, flat) for value in values]
 
 
@@ -158,13 +158,14 @@ def _chunkwise(log_decay, decay_axis, rows, columns, initial, queries, keep, fra
     base = base + ops.reshape(frame, (batch, steps) + (1,) * (len(base.shape) - 2))
     size = min(chunk_size, frame.shape[1]) if frame.shape[1] is not None else chunk_size
     pad = (-steps) % size
+    chunks = (steps + pad) // size
 
     def chunked(value):  # (batch, T, [heads,] n) -> (batch * heads, chunks, size, n)
         value = value + base
         if heads:
             value = ops.reshape(ops.transpose(value, (0, 2, 1, 3)), (-1, steps, value.shape[-1]))
         value = ops.pad(value, [[0, 0], [0, pad], [0, 0]])
-        return ops.reshape(value, (ops.shape(value)[0], -1, size, value.shape[-1]))
+        return ops.reshape(value, (ops.shape(value)[0], chunks, size, value.shape[-1]))
 
     log_decay, rows, columns = chunked(log_decay), chunked(rows), chunked(columns)
     if keep is not None:  # (batch, T, 1): per head too; zeros where masked (never a product: NaN * 0)
@@ -182,11 +183,11 @@ def _chunkwise(log_decay, decay_axis, rows, columns, initial, queries, keep, fra
         decay = ops.expand_dims(ops.exp(last[:, :, 0]), axis=-1)
     # the state entering each chunk: T / C steps of S <- decay * S + contribution
     flat_initial = ops.reshape(initial, (-1,) + tuple(initial.shape[-2:]))
-    chunks = ops.shape(contribution)[1]
-    decay = ops.reshape(decay + ops.zeros_like(contribution), (ops.shape(contribution)[0], chunks, -1))
+    decay = ops.reshape(decay + ops.zeros_like(contribution),
+                       (ops.shape(contribution)[0], chunks, math.prod(initial.shape[-2:])))
     after = _scan(decay, ops.reshape(contribution, ops.shape(decay)), flat_initial, _AFFINE)
     entering = ops.concatenate([ops.expand_dims(flat_initial, axis=1), after[:, :-1]], axis=1)
-    causal = ops.tril(ops.ones((size, size), dtype="bool"))
+    causal = np.tril(np.ones((size, size), dtype=bool))
     results = []
     for query, contracts in queries:
         query = chunked(query) if keep is None else ops.where(keep, chunked(query), 0.0)

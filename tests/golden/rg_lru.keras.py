@@ -63,7 +63,7 @@ def _per_step(initial, frame, *values):
     """`values` broadcast to (batch, T, *initial's features), flattened to (batch, T, features)."""
     zeros = ops.expand_dims(ops.zeros_like(initial), axis=1)
     zeros = zeros + ops.reshape(frame, tuple(ops.shape(frame)) + (1,) * (len(initial.shape) - 1))
-    flat = (ops.shape(zeros)[0], ops.shape(zeros)[1], -1)
+    flat = (ops.shape(zeros)[0], ops.shape(zeros)[1], math.prod(initial.shape[1:]))
     return [ops.reshape(value + zeros, flat) for value in values]
 
 

@@ -177,21 +177,54 @@ def _chunkwise(log_decay, decay_axis, rows, columns, initial, queries, keep, fra
 
 def _chunk_readout(cumulative, decay_axis, outgoing, contracted, query, entering, causal):
     """y_i = S_i q_i inside every chunk, S_i = exp(L_i) * S_entering + sum_{j <= i}
-    exp(L_i - L_j) * outgoing_j contracted_j^T, for a decay that scales the `outgoing` axis, the
-    `contracted` axis or the whole matrix ("scalar"). Exponentials only below the diagonal."""
-    gaps = tf.expand_dims(cumulative, axis=3) - tf.expand_dims(cumulative, axis=2)  # L_i - L_j
-    mask = tf.reshape(causal, tuple(causal.shape) + (1,))
-    decays = tf.exp(tf.where(mask, gaps, float("-inf")))  # (.., i, j, features or 1)
-    if decay_axis == "in":
-        scores = tf.reduce_sum(tf.expand_dims(query, 3) * tf.expand_dims(contracted, 2) * decays, axis=-1)
-        within = tf.einsum("bnij,bnja->bnia", scores, outgoing)
-        return within + tf.einsum("bnac,bnic->bnia", entering, query * tf.exp(cumulative))
-    scores = tf.einsum("bnic,bnjc->bnij", query, contracted)
-    if decay_axis == "scalar":
-        within = tf.einsum("bnij,bnja->bnia", scores * decays[..., 0], outgoing)
-    else:
-        within = tf.reduce_sum(tf.expand_dims(scores, -1) * decays * tf.expand_dims(outgoing, 2), axis=3)
+    exp(L_i - L_j) * outgoing_j contracted_j^T, for a decay that scales the `outgoing` axis ("out"),
+    the `contracted` axis ("in") or the whole matrix ("scalar"). Exponentials only below the diagonal."""
+    if decay_axis != "scalar":
+        within = _decayed_within(cumulative, decay_axis, outgoing, contracted, query)
+        if decay_axis == "in":
+            return within + tf.einsum("bnac,bnic->bnia", entering, query * tf.exp(cumulative))
+        return within + tf.exp(cumulative) * tf.einsum("bnac,bnic->bnia", entering, query)
+    gaps = cumulative - tf.experimental.numpy.swapaxes(cumulative, -1, -2)  # L_i - L_j: (.., i, j)
+    decays = tf.exp(tf.where(causal, gaps, float("-inf")))
+    within = tf.einsum("bnij,bnja->bnia", tf.einsum("bnic,bnjc->bnij", query, contracted) * decays, outgoing)
     return within + tf.exp(cumulative) * tf.einsum("bnac,bnic->bnia", entering, query)
+
+
+def _decayed_within(cumulative, decay_axis, outgoing, contracted, query):
+    """sum_{j <= i} exp(L_i - L_j) * outgoing_j (contracted_j . query_i) inside every chunk, for a decay
+    per feature of the contracted ("in") or the outgoing ("out") axis, by sub-chunks of about sqrt(C)
+    steps (the secondary chunking of flash-linear-attention's GLA kernels). Two steps of the same
+    sub-chunk take their exact decay, feature by feature; step i and a step j of an earlier
+    sub-chunk split it at r, the log decay where i's sub-chunk starts: exp(L_i - r) exp(r - L_j),
+    both at most 1 (nothing overflows), so the sum over features is one matrix product."""
+    size = query.shape[2]
+    sub = max(d for d in range(1, math.isqrt(size) + 1) if size % d == 0)
+    parts = size // sub
+    batch, chunks = _shape(query)[0], _shape(query)[1]
+
+    def split(value):  # (batch, chunks, C, f) -> (batch, chunks, parts, sub, f)
+        return tf.reshape(value, (batch, chunks, parts, sub, value.shape[-1]))
+
+    cumulative_parts = split(cumulative)
+    # r: the log decay at the end of the sub-chunk before each one (0 before the first)
+    start = tf.concat([tf.zeros_like(cumulative_parts[:, :, :1, -1:]), cumulative_parts[:, :, :-1, -1:]], axis=2)
+    earlier = np.arange(size)[None, :] < np.arange(0, size, sub)[:, None]  # (parts, C): j before the part
+    to_start = tf.exp(tf.where(np.reshape(earlier, (parts, size, 1)), start - tf.expand_dims(cumulative, 2), float("-inf")))
+    from_start = tf.exp(cumulative_parts - start)  # exp(L_i - r), (batch, chunks, parts, sub, f)
+    gaps = tf.expand_dims(cumulative_parts, 4) - tf.expand_dims(cumulative_parts, 3)  # (.., i, j, f)
+    own = tf.exp(tf.where(np.tril(np.ones((sub, sub), dtype=bool))[..., None], gaps, float("-inf")))
+    queries, keys, values = split(query), split(contracted), split(outgoing)
+    if decay_axis == "in":
+        earlier_scores = tf.einsum("bnpif,bnpjf->bnpij", queries * from_start, tf.expand_dims(contracted, 2) * to_start)
+        own_scores = tf.reduce_sum(tf.expand_dims(queries, 4) * tf.expand_dims(keys, 3) * own, axis=-1)
+        within = (tf.einsum("bnpij,bnja->bnpia", earlier_scores, outgoing)
+                  + tf.einsum("bnpij,bnpja->bnpia", own_scores, values))
+    else:
+        scores = tf.einsum("bnpic,bnjc->bnpij", queries, contracted)  # (.., i, every j of the chunk)
+        within = from_start * tf.einsum("bnpij,bnpja->bnpia", scores, tf.expand_dims(outgoing, 2) * to_start)
+        own_scores = tf.einsum("bnpic,bnpjc->bnpij", queries, keys)
+        within = within + tf.reduce_sum(tf.expand_dims(own_scores, -1) * own * tf.expand_dims(values, 3), axis=4)
+    return tf.reshape(within, (batch, chunks, size, within.shape[-1]))
 
 
 @tf_keras.saving.register_keras_serializable(package="eqcell")

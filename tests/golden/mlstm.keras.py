@@ -222,21 +222,54 @@ def _chunkwise(log_decay, decay_axis, rows, columns, initial, queries, keep, fra
 
 def _chunk_readout(cumulative, decay_axis, outgoing, contracted, query, entering, causal):
     """y_i = S_i q_i inside every chunk, S_i = exp(L_i) * S_entering + sum_{j <= i}
-    exp(L_i - L_j) * outgoing_j contracted_j^T, for a decay that scales the `outgoing` axis, the
-    `contracted` axis or the whole matrix ("scalar"). Exponentials only below the diagonal."""
-    gaps = ops.expand_dims(cumulative, axis=3) - ops.expand_dims(cumulative, axis=2)  # L_i - L_j
-    mask = ops.reshape(causal, tuple(causal.shape) + (1,))
-    decays = ops.exp(ops.where(mask, gaps, float("-inf")))  # (.., i, j, features or 1)
-    if decay_axis == "in":
-        scores = ops.sum(ops.expand_dims(query, 3) * ops.expand_dims(contracted, 2) * decays, axis=-1)
-        within = ops.einsum("bnij,bnja->bnia", scores, outgoing)
-        return within + ops.einsum("bnac,bnic->bnia", entering, query * ops.exp(cumulative))
-    scores = ops.einsum("bnic,bnjc->bnij", query, contracted)
-    if decay_axis == "scalar":
-        within = ops.einsum("bnij,bnja->bnia", scores * decays[..., 0], outgoing)
-    else:
-        within = ops.sum(ops.expand_dims(scores, -1) * decays * ops.expand_dims(outgoing, 2), axis=3)
+    exp(L_i - L_j) * outgoing_j contracted_j^T, for a decay that scales the `outgoing` axis ("out"),
+    the `contracted` axis ("in") or the whole matrix ("scalar"). Exponentials only below the diagonal."""
+    if decay_axis != "scalar":
+        within = _decayed_within(cumulative, decay_axis, outgoing, contracted, query)
+        if decay_axis == "in":
+            return within + ops.einsum("bnac,bnic->bnia", entering, query * ops.exp(cumulative))
+        return within + ops.exp(cumulative) * ops.einsum("bnac,bnic->bnia", entering, query)
+    gaps = cumulative - ops.swapaxes(cumulative, -1, -2)  # L_i - L_j: (.., i, j)
+    decays = ops.exp(ops.where(causal, gaps, float("-inf")))
+    within = ops.einsum("bnij,bnja->bnia", ops.einsum("bnic,bnjc->bnij", query, contracted) * decays, outgoing)
     return within + ops.exp(cumulative) * ops.einsum("bnac,bnic->bnia", entering, query)
+
+
+def _decayed_within(cumulative, decay_axis, outgoing, contracted, query):
+    """sum_{j <= i} exp(L_i - L_j) * outgoing_j (contracted_j . query_i) inside every chunk, for a decay
+    per feature of the contracted ("in") or the outgoing ("out") axis, by sub-chunks of about sqrt(C)
+    steps (the secondary chunking of flash-linear-attention's GLA kernels). Two steps of the same
+    sub-chunk take their exact decay, feature by feature; step i and a step j of an earlier
+    sub-chunk split it at r, the log decay where i's sub-chunk starts: exp(L_i - r) exp(r - L_j),
+    both at most 1 (nothing overflows), so the sum over features is one matrix product."""
+    size = query.shape[2]
+    sub = max(d for d in range(1, math.isqrt(size) + 1) if size % d == 0)
+    parts = size // sub
+    batch, chunks = ops.shape(query)[0], ops.shape(query)[1]
+
+    def split(value):  # (batch, chunks, C, f) -> (batch, chunks, parts, sub, f)
+        return ops.reshape(value, (batch, chunks, parts, sub, value.shape[-1]))
+
+    cumulative_parts = split(cumulative)
+    # r: the log decay at the end of the sub-chunk before each one (0 before the first)
+    start = ops.concatenate([ops.zeros_like(cumulative_parts[:, :, :1, -1:]), cumulative_parts[:, :, :-1, -1:]], axis=2)
+    earlier = np.arange(size)[None, :] < np.arange(0, size, sub)[:, None]  # (parts, C): j before the part
+    to_start = ops.exp(ops.where(np.reshape(earlier, (parts, size, 1)), start - ops.expand_dims(cumulative, 2), float("-inf")))
+    from_start = ops.exp(cumulative_parts - start)  # exp(L_i - r), (batch, chunks, parts, sub, f)
+    gaps = ops.expand_dims(cumulative_parts, 4) - ops.expand_dims(cumulative_parts, 3)  # (.., i, j, f)
+    own = ops.exp(ops.where(np.tril(np.ones((sub, sub), dtype=bool))[..., None], gaps, float("-inf")))
+    queries, keys, values = split(query), split(contracted), split(outgoing)
+    if decay_axis == "in":
+        earlier_scores = ops.einsum("bnpif,bnpjf->bnpij", queries * from_start, ops.expand_dims(contracted, 2) * to_start)
+        own_scores = ops.sum(ops.expand_dims(queries, 4) * ops.expand_dims(keys, 3) * own, axis=-1)
+        within = (ops.einsum("bnpij,bnja->bnpia", earlier_scores, outgoing)
+                  + ops.einsum("bnpij,bnpja->bnpia", own_scores, values))
+    else:
+        scores = ops.einsum("bnpic,bnjc->bnpij", queries, contracted)  # (.., i, every j of the chunk)
+        within = from_start * ops.einsum("bnpij,bnpja->bnpia", scores, ops.expand_dims(outgoing, 2) * to_start)
+        own_scores = ops.einsum("bnpic,bnpjc->bnpij", queries, keys)
+        within = within + ops.sum(ops.expand_dims(own_scores, -1) * own * ops.expand_dims(values, 3), axis=4)
+    return ops.reshape(within, (batch, chunks, size, within.shape[-1]))
 
 
 def _scan_pays(parallel_scan):
@@ -304,7 +337,7 @@ class MLSTMCell(keras.layers.Layer, DropoutRNNCell):
         units: Positive integer, dimensionality of the output space (`units` in the shapes below), all heads together.
         key_units: Positive integer, the size named `key_units` in the shapes below, all heads together.
         num_heads: Positive integer, the number of heads (`h` in the shapes below); it divides `units` and every other size.
-        d: Number, the constant `d` of the equations (default: 16).
+        d_: Number, the constant `d` of the equations (default: 16).
         kernel_initializer: Initializer for `kernel`.
         b_q_initializer: Initializer for `b_q`.
         b_k_initializer: Initializer for `b_k`.
@@ -336,7 +369,7 @@ class MLSTMCell(keras.layers.Layer, DropoutRNNCell):
         units,
         key_units,
         num_heads=4,
-        d=16,
+        d_=16,
         kernel_initializer="glorot_uniform",
         b_q_initializer="zeros",
         b_k_initializer="zeros",
@@ -377,7 +410,7 @@ class MLSTMCell(keras.layers.Layer, DropoutRNNCell):
         self.units = units
         self.key_units = key_units
         self.num_heads = num_heads
-        self.d = float(d)
+        self.d_ = float(d_)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.b_q_initializer = keras.initializers.get(b_q_initializer)
         self.b_k_initializer = keras.initializers.get(b_k_initializer)
@@ -475,7 +508,7 @@ class MLSTMCell(keras.layers.Layer, DropoutRNNCell):
         # q_t = W_q x_t + b_q
         q = x_q + self.b_q
         # k_t = (1/sqrt(d)) W_k x_t + b_k
-        k = (1/np.sqrt(self.d))*x_k + self.b_k
+        k = (1/np.sqrt(self.d_))*x_k + self.b_k
         # v_t = W_v x_t + b_v
         v = x_v + self.b_v
         # itilde_t = W_i x_t + b_i
@@ -522,7 +555,7 @@ class MLSTMCell(keras.layers.Layer, DropoutRNNCell):
             "units": self.units,
             "key_units": self.key_units,
             "num_heads": self.num_heads,
-            "d": self.d,
+            "d_": self.d_,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "b_q_initializer": keras.initializers.serialize(self.b_q_initializer),
             "b_k_initializer": keras.initializers.serialize(self.b_k_initializer),
@@ -654,7 +687,7 @@ class MLSTM(keras.layers.RNN):
     _cell_arguments = (
         "key_units",
         "num_heads",
-        "d",
+        "d_",
         "kernel_initializer",
         "b_q_initializer",
         "b_k_initializer",

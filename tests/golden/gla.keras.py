@@ -497,7 +497,7 @@ class GLA(keras.layers.RNN):
     Path: S_t is S_{t-1} decayed (one per row a step) plus an outer product, read only as q_t^T S_t: chunkwise-parallel form (each known before its state).
     `parallel_scan="auto"` (the default) takes the scan except on JAX's CPU backend, where XLA's
     step loop is faster; `True` always scans, `False` always loops.
-    `chunk_size`: the steps of one chunk of the chunkwise form (default 8, measured
+    `chunk_size`: the steps of one chunk of the chunkwise form (default 16, measured
     fastest for this kind of state on CPU); any size gives the same numbers up to rounding.
     """
 
@@ -511,7 +511,7 @@ class GLA(keras.layers.RNN):
         unroll=False,
         zero_output_for_mask=False,
         parallel_scan="auto",
-        chunk_size=8,
+        chunk_size=16,
         **kwargs,
     ):
         cell_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in self._cell_arguments}

@@ -97,6 +97,31 @@ equations: |
   n_t = b_t * n_{t-1} + k_t
   o_t = tanh(S_t q_t) + v_t * (n_t^T q_t)
 """,
+    # read at t-1 (which the chunkwise form does not give): every entry scanned instead
+    "previous_state_readout": """eqcell: 2
+name: PrevReadCell
+sizes: {q: key_units, k: key_units}
+equations: |
+  q_t = W_q x_t
+  k_t = W_k x_t
+  v_t = W_v x_t
+  g_t = sigmoid(W_g x_t + b_g)
+  S_t = diag(g_t) S_{t-1} + v_t k_t^T
+  o_t = tanh(S_{t-1} q_t) + S_t q_t
+""",
+    # S^T q is read as q^T S: chunkwise
+    "transposed_readout_heads": """eqcell: 2
+name: TransposedReadCell
+heads: 2
+sizes: {q: key_units, k: key_units, g: 1}
+equations: |
+  q_t = W_q x_t
+  k_t = W_k x_t
+  v_t = W_v x_t
+  g_t = sigmoid(W_g x_t + b_g)
+  S_t = g_t S_{t-1} + k_t v_t^T
+  o_t = S_t^T q_t
+""",
 }
 SHIPPED = ["mlstm", "gla", "rwkv4", "deltanet", "gated_deltanet", "mamba_ssm"]
 SPECS = SHIPPED + sorted(CELLS)
@@ -184,6 +209,8 @@ def test_the_linear_cells_take_the_parallel_path():
     assert kinds["rwkv4"] == {"LinearState", "LinearState+max"}
     assert kinds["deltanet"] == kinds["gated_deltanet"] == {"ChunkedState"}
     assert kinds["mamba_ssm"] == kinds["entry_decay_heads"] == kinds["both_axes_two_drives"] == {"LinearState"}
+    assert kinds["previous_state_readout"] == {"LinearState"}
+    assert kinds["transposed_readout_heads"] == {"ChunkedState"}
     rules = {name: [(i.strength is not None, i.left) for i in eqcell.analyze(spec_of(name)).scan
                     if isinstance(i, ChunkedState)] for name in SPECS}
     assert rules["deltanet"] == rules["gated_deltanet"] == [(True, False)]

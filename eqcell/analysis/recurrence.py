@@ -43,15 +43,24 @@ def find_recurrence(structure: Structure, lowered: Lowered, shapes: Shapes) -> R
     A vector state linear in itself (or max-plus, as xLSTM's stabiliser) with coefficients known
     before it is scanned; a matrix state decayed by one number, one per row or one per column and
     driven by an outer product is evaluated chunkwise through the products that read it."""
+    path = _Path(structure, lowered, shapes)
     try:
-        return _Path(structure, lowered, shapes).build()
+        return path.build()
+    except NotParallel as why:
+        if not path.chunked:
+            return Recurrence(None, f"{why}: sequential")
+    # a chunkwise state read other than its chunkwise form allows (S_{t-1} q_t, a norm of S_t): every
+    # step's matrix by an element-wise scan instead, where its transition allows
+    try:
+        return _Path(structure, lowered, shapes, element_wise=frozenset(path.chunked)).build()
     except NotParallel as why:
         return Recurrence(None, f"{why}: sequential")
 
 
 class _Path:
-    def __init__(self, structure: Structure, lowered: Lowered, shapes: Shapes):
+    def __init__(self, structure: Structure, lowered: Lowered, shapes: Shapes, element_wise=frozenset()):
         self.structure, self.lowered, self.shapes = structure, lowered, shapes
+        self.element_wise = element_wise   # matrix states scanned entry by entry even where chunkwise applies
         self.expressions = dict(lowered.expressions)
         self.states = set(structure.states)
         self.matrices = {s for s in structure.states if s in shapes.matrix}
@@ -194,6 +203,8 @@ class _Path:
         once, several drives), every step's state by an element-wise scan, which its readouts then
         read step by step."""
         try:
+            if step.variable in self.element_wise:
+                raise NotParallel(f"{step.variable}_t is read other than by its chunkwise form")
             self._chunked_state(step, expr)
         except NotParallel as why:
             split = affine(expr, nodes.prev(step.variable))
@@ -326,6 +337,10 @@ class _Path:
         def visit(e):
             if isinstance(e, (nodes.MatrixVector, nodes.VectorMatrix)):
                 matrix, query = e.args if isinstance(e, nodes.MatrixVector) else e.args[::-1]
+                if isinstance(matrix, nodes.SwapAxes):  # S^T q = q^T S, q^T S^T = S q
+                    e = (nodes.VectorMatrix(query, matrix.args[0]) if isinstance(e, nodes.MatrixVector)
+                         else nodes.MatrixVector(matrix.args[0], query))
+                    matrix = matrix.args[0]
                 if isinstance(matrix, sympy.Symbol) and matrix.name in self.chunked:
                     if e not in self.readouts:
                         contracts = "columns" if isinstance(e, nodes.MatrixVector) else "rows"

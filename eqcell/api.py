@@ -18,7 +18,7 @@ def analyze(spec: str | Path | bytes | Spec) -> CellIR:
 
 
 def generate(spec: str | Path | bytes | Spec, target: str = "keras") -> str:
-    """The generated module's text for `target` ("keras" or "tf-keras")."""
+    """The generated module's text for `target` ("keras", "tf-keras" or "torch")."""
     return render(analyze(spec), target)
 
 
@@ -47,7 +47,7 @@ def _module(ir: CellIR, target: str):
         except BaseException:
             del sys.modules[name]
             raise
-    else:  # loaded before: its classes again own their registered names, which another spec may have taken
+    elif target != "torch":  # loaded before: its classes again own their registered Keras names
         _register(sys.modules[name], ir, target)
     return sys.modules[name]
 
@@ -59,7 +59,8 @@ def _register(module, ir: CellIR, target: str) -> None:
 
 
 def load(spec: str | Path | bytes | Spec, target: str = "keras"):
-    """The generated cell class, imported from memory and registered for serialization.
+    """The generated cell class, imported from memory and registered for serialization (Keras
+    targets; the torch target's modules need no registry: their state_dict holds the weights).
 
     The module stays in `sys.modules` as `eqcell_generated_<name>_<target>_<digest>`; its
     full-sequence layer is `sys.modules[cls.__module__].<layer name>` (`load_layer` returns it)."""

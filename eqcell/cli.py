@@ -24,7 +24,7 @@ class SpecFailed(click.ClickException):
         click.echo(self.format_message(), err=True)
 
 
-TARGET = click.Choice(["keras", "tf-keras"])
+TARGET = click.Choice(["keras", "tf-keras", "torch"])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,14 +68,18 @@ def _analyze(spec: str, stdin: bytes | None = None):
                    "in the current folder: SLSTMCell -> slstm_cell.py (keras target), "
                    "slstm_cell_tf_keras.py (tf-keras target).")
 @click.option("--target", type=TARGET, default="keras", show_default=True,
-              help="keras: a Keras 3 cell (TF, JAX, torch); tf-keras: a tf_keras AbstractRNNCell.")
+              help="keras: a Keras 3 cell (TF, JAX, torch); tf-keras: a tf_keras AbstractRNNCell; "
+                   "torch: a PyTorch nn.Module cell and layer (as nn.LSTMCell, nn.LSTM).")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 def generate(spec, output, target, force):
     """Generate the cell module for SPEC."""
     from .render import render, snake_case
 
     ir = _analyze(spec)
-    code = render(ir, target)
+    try:
+        code = render(ir, target)
+    except SpecError as err:  # what the target cannot write (the torch target: heads, matrix states)
+        raise SpecFailed(str(err)) from None
     if output == "-":
         click.echo(code, nl=False)
         return
@@ -144,8 +148,9 @@ BACKENDS = ("tensorflow", "jax", "torch")
                    "cell's fused names and shapes (`eqcell show SPEC`: e.g. kernel = [W_f | W_c], "
                    "(input_dim, 2 * units)); verify fills them by that layout. A layer class of the spec's "
                    "layer name in the same module is verified too.")
-@click.option("--target", type=TARGET, default="keras", show_default=True,
-              help="keras: keras.layers.RNN on the current KERAS_BACKEND; tf-keras: tf_keras.layers.RNN.")
+@click.option("--target", type=click.Choice(["keras", "tf-keras"]), default="keras", show_default=True,
+              help="keras: keras.layers.RNN on the current KERAS_BACKEND; tf-keras: tf_keras.layers.RNN. "
+                   "(The torch target is checked against the keras target by tests/test_torch_target.py.)")
 @click.option("--backend", "backends", default=None, metavar="LIST",
               help="Comma-separated Keras backends (tensorflow,jax,torch) or `all` (every one installed), "
                    "each verified in its own process with KERAS_BACKEND set (keras target). Default: the "

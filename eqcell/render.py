@@ -146,6 +146,11 @@ _NOT_CODE = re.compile(r'[rfbRFB]?("""|\'\'\').*?\1|[rfbRFB]?("|\')(?:\\.|(?!\2)
 _ATTRIBUTE = re.compile(r"\.\s*([A-Za-z_]\w*)")
 _NAME = re.compile(r"\b[A-Za-z_]\w*")
 _DEFINED = re.compile(r"\bdef\s+([A-Za-z_]\w*)")
+# a template whose methods never hold the step's code except through its own names (torch.py.j2:
+# its attributes are checked by render_torch): the names it binds at module level
+_OWN_NAMES = frozenset({"torch.py.j2"})
+_GLOBAL = re.compile(r"^(?:import\s+[\w.]+\s+as\s+(\w+)|import\s+(\w+)|from\s+\S+\s+import\s+\w+(?:\s+as\s+(\w+))?|def\s+(\w+)|class\s+(\w+)|(\w+)\s*=)",
+                     re.MULTILINE)
 
 
 @lru_cache(maxsize=None)
@@ -156,6 +161,10 @@ def module_names() -> ModuleNames:
     names, attributes = set(), set()
     for path in sorted(templates_dir().glob("*.j2")):
         code = _NOT_CODE.sub(" ", _JINJA_TAG.sub(" ", path.read_text(encoding="utf-8")))
+        if path.name in _OWN_NAMES:  # only its module globals can meet the step's code
+            names.update(name for match in _GLOBAL.findall(code) for name in match if name)
+            names.update(re.findall(r"^from\s+\S+\s+import\s+(\w+)\s*$", code, re.MULTILINE))
+            continue
         attributes.update(_ATTRIBUTE.findall(code))
         names.update(_NAME.findall(_ATTRIBUTE.sub(" ", code)))
         attributes.update(_DEFINED.findall(code))  # methods are attributes too
@@ -166,7 +175,12 @@ def render(ir: CellIR, target: str = "keras") -> str:
     """Module text for `target`; compiled with `ast.parse` before it is returned."""
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
-    text = _template(target).render(c=build_context(ir, DIALECTS[target]), o=DIALECTS[target].ops, target=target)
+    if target == "torch":
+        from .render_torch import torch_context
+        context, extra = torch_context(ir)
+        text = _template(target).render(c=context, t=extra, target=target)
+    else:
+        text = _template(target).render(c=build_context(ir, DIALECTS[target]), o=DIALECTS[target].ops, target=target)
     try:
         ast.parse(text)
     except SyntaxError as err:
@@ -184,10 +198,10 @@ def snake_case(name: str) -> str:
     return "".join(out)
 
 
-def size_scope(ir: CellIR, owner: str) -> dict[str, str]:
-    """Each size name as code: `units` -> `self.units`; with heads, `h` the number of heads and
-    `units/h` one head's share."""
-    scope = {"units": f"{owner}.units", "1": "1", **{s: f"{owner}.{s}" for s in ir.sizes if s != ir.heads}}
+def size_scope(ir: CellIR, owner: str, units: str = "units") -> dict[str, str]:
+    """Each size name as code: `units` -> `self.units` (`units`: the attribute holding it); with
+    heads, `h` the number of heads and `units/h` one head's share."""
+    scope = {"units": f"{owner}.{units}", "1": "1", **{s: f"{owner}.{s}" for s in ir.sizes if s != ir.heads}}
     if ir.heads:
         heads = f"{owner}.{ir.heads}"
         scope.update({f"{name}/h": f"{code} // {heads}" for name, code in list(scope.items()) if name != "1"})
@@ -196,10 +210,10 @@ def size_scope(ir: CellIR, owner: str) -> dict[str, str]:
 
 
 def build_context(ir: CellIR, dialect: Dialect) -> Context:
-    scope = {**size_scope(ir, "self"), "input_dim": "input_dim"}
+    scope = {**size_scope(ir, "self", dialect.units), "input_dim": dialect.input_dim or "input_dim"}
     exposed = {a.function: a.arg for a in ir.activations}
     constants = {k.arg for k in ir.constants}
-    printer = CodePrinter(dialect, "self", exposed, constants, size_scope(ir, "self"))
+    printer = CodePrinter(dialect, "self", exposed, constants, size_scope(ir, "self", dialect.units))
 
     args = [Arg("units", "", "Positive integer, dimensionality of the output space (`units` in the shapes below)"
                              + (", all heads together." if ir.heads else "."))]
@@ -228,7 +242,7 @@ def build_context(ir: CellIR, dialect: Dialect) -> Context:
              Arg("seed", "None", "Random seed for dropout.")]
 
     project_lines, step_lines = _sections(ir, printer, dialect)
-    layer_scope = size_scope(ir, "cell")
+    layer_scope = size_scope(ir, "cell", dialect.units)
     scan_lines = (_scan_lines(ir, CodePrinter(dialect, "cell", exposed, constants, layer_scope), dialect, layer_scope)
                   if dialect.scan else ())
     path = ir.scan or ()
@@ -283,7 +297,8 @@ def build_context(ir: CellIR, dialect: Dialect) -> Context:
         output_local=_output_local(ir),
         cell_name=snake_case(ir.name),
         returns=_returns(ir, dialect, scope),
-        initial_states=tuple(_initial_state(s, ir.weights, {**scope, "input_dim": "self._input_dim"}, dialect)
+        initial_states=tuple(_initial_state(s, ir.weights, {**scope, "input_dim": dialect.input_dim or "self._input_dim"},
+                                            dialect)
                              for s in ir.states),
         symbol_layout=_symbol_layout(ir, scope),
         uses_layer_norm=ir.uses_layer_norm,
@@ -362,8 +377,10 @@ def _returns(ir: CellIR, dialect: Dialect, scope) -> str:
     if ir.heads:  # the heads' outputs side by side
         output = dialect.reshape.format(output, dialect.shape.format(f"-1, {Dim.of(ir.output_size).code(scope)}"))
     if dialect.single_state_bare and len(names) == 1:
+        if dialect.target == "torch":  # a one-state cell's state is a tensor, as nn.GRUCell's
+            return f"{output}, {names[0]}"
         return f"{output}, [{names[0]}] if {dialect.is_nested} else {names[0]}"
-    return f"{output}, [{', '.join(names)}]"
+    return f"{output}, {dialect.state_list.format(', '.join(names))}"
 
 
 def _sections(ir: CellIR, printer: CodePrinter, dialect: Dialect) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -422,17 +439,19 @@ def _product_lines(ir: CellIR, step: Product, operands, target: str, start: str 
         else:
             lines.append(f"{target} = {target} + {product}")
     if biases:
-        lines.append(f"if {owner}.use_bias:")
+        lines.append(f"if {owner}.{dialect.use_bias}:")
         for bias, row, _ in biases:
             value = f"{owner}.{bias}{row}"
             if heads:
                 value = dialect.reshape.format(value, dialect.shape.format(f"{heads}, -1"))
             lines.append(f"    {target} = {target} + {value}")
     if split and len(step.slots) > 1:
+        split_code = dialect.split
         if len({w.text() for w in step.widths}) == 1:
             how = str(len(step.slots))
+            split_code = dialect.split_count or dialect.split
         else:
-            scope = size_scope(ir, owner)
+            scope = size_scope(ir, owner, dialect.units)
             if dialect.split_at_indices:
                 cuts, acc = [], Dim(())
                 for w in step.widths[:-1]:
@@ -441,7 +460,7 @@ def _product_lines(ir: CellIR, step: Product, operands, target: str, start: str 
             else:
                 cuts = [w.code(scope) for w in step.widths]
             how = "[" + ", ".join(cuts) + "]"
-        lines.append(f"{', '.join(step.slots)} = {dialect.split.format(target, how)}")
+        lines.append(f"{', '.join(step.slots)} = {split_code.format(target, how)}")
     lines.append("")
     return lines
 

@@ -11,7 +11,7 @@ from types import MappingProxyType
 
 
 class Dialect(NamedTuple):
-    target: str                     # "keras", "tf-keras"
+    target: str                     # "keras", "tf-keras", "torch"
     template: str                   # its template file in templates/
     lib: str                        # the Keras package the module imports: keras, tf_keras
     functions: Mapping[str, str]    # element-wise function -> code, `{}` standing for each argument
@@ -31,6 +31,11 @@ class Dialect(NamedTuple):
     shape: str                      # a shape literal from its comma-separated sizes
     heads_matmul: str               # per-head values (..., heads, in) @ block-diagonal (heads, in, out)
     ops: Mapping[str, str]          # the parallel path's helpers' vocabulary (templates/parallel.py.j2)
+    use_bias: str = "use_bias"      # the attribute that says whether the fused biases are used
+    state_list: str = "[{}]"        # the states a step returns, from their comma-separated code
+    split_count: str = ""           # a value cut into equal sections by their number, when not `split`
+    units: str = "units"            # the cell's attribute holding `units`
+    input_dim: str = ""             # the cell's attribute holding the input's width, when its constructor takes it
 
 
 _COMMON = {"identity": "{}", "layer_norm": "_layer_norm({}, {}, {})"}
@@ -104,5 +109,35 @@ TF_KERAS = Dialect(
         "concatenate": "tf.concat", "flip": "_flip", "shape": "_shape", "solve_triangular": "tf.linalg.triangular_solve",
         "sum": "tf.reduce_sum", "swapaxes": "tf.experimental.numpy.swapaxes"}))
 
-DIALECTS = {d.target: d for d in (KERAS, TF_KERAS)}
+TORCH = Dialect(
+    target="torch", template="torch.py.j2", lib="torch",
+    functions=MappingProxyType({
+        **_COMMON, "sigmoid": "torch.sigmoid({})", "tanh": "torch.tanh({})", "relu": "torch.relu({})",
+        "hard_sigmoid": "F.hardsigmoid({})", "softplus": "F.softplus({})", "softsign": "F.softsign({})",
+        "exp": "torch.exp({})", "log": "torch.log({})", "abs": "torch.abs({})", "sqrt": "torch.sqrt({})",
+        "silu": "F.silu({})", "gelu": "F.gelu({})", "elu": "F.elu({})", "logsigmoid": "F.logsigmoid({})",
+        "max": "torch.maximum({}, {})", "min": "torch.minimum({}, {})"}),
+    matmul="F.linear({}, {})", sequence_matmul="F.linear({}, {})",   # weights stored (out, in), as nn.Linear
+    split="torch.split({}, {}, dim=-1)", split_at_indices=False, concat="torch.cat({}, dim=-1)",
+    full=MappingProxyType({"zeros": "torch.zeros({shape}, dtype={dtype}, device=device)",
+                           "ones": "torch.ones({shape}, dtype={dtype}, device=device)",
+                           "learned": "{weight}.to(dtype).expand({shape})",
+                           "number": "torch.full({shape}, {value}, dtype={dtype}, device=device)"}),
+    state_shape="(batch_size, {size})", state_dtype="dtype",
+    single_state_bare=True, is_nested="isinstance(states, (list, tuple))", scan=False,
+    tensor=MappingProxyType({
+        "MatrixVector": 'torch.einsum("...ij,...j->...i", {0}, {1})',
+        "VectorMatrix": 'torch.einsum("...i,...ij->...j", {0}, {1})',
+        "MatrixMatrix": "torch.matmul({0}, {1})",
+        "Outer": 'torch.einsum("...i,...j->...ij", {0}, {1})',
+        "DotProduct": "torch.sum({0} * {1}, dim=-1, keepdim=True)",
+        "SwapAxes": "torch.transpose({0}, -1, -2)",
+        "AsColumn": "torch.unsqueeze({0}, -1)",
+        "AsRow": "torch.unsqueeze({0}, -2)",
+        "Eye": "torch.eye({0}, dtype={owner}.weight_dtype, device={owner}.weight_device)",
+        "Norm": "torch.linalg.vector_norm({0}, dim=-1, keepdim=True)"}),
+    reshape="torch.reshape({}, {})", shape="({})", heads_matmul="_heads_matmul({}, {})",
+    ops=MappingProxyType({}), use_bias="bias", state_list="({})", split_count="torch.chunk({}, {}, dim=-1)", units="hidden_size", input_dim="self.input_size")
+
+DIALECTS = {d.target: d for d in (KERAS, TF_KERAS, TORCH)}
 TARGETS = tuple(DIALECTS)

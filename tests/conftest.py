@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 SHIPPED = sorted(SPECS.glob("*.yaml"))
-TARGETS = ("keras", "tf-keras")
+TARGETS = ("keras", "tf-keras", "torch")
 
 
 def pytest_addoption(parser):

@@ -1,0 +1,150 @@
+"""The torch target's context: render's shared Context of the IR renamed as PyTorch names its
+parameters (eqcell.analysis.torch_names), and what only an nn.Module needs: its parameters in
+PyTorch's orientation, `reset_parameters`' torch.nn.init calls, the symbol layout.
+
+A Keras kernel is (in, out) and multiplied `x @ kernel`; a PyTorch weight is (out, in) and
+multiplied `F.linear(x, weight)`, so a parameter `W` of the paper (rows out, columns in) is rows
+[start, stop) of its fused weight, untransposed."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .analysis.torch_names import for_torch
+from .errors import SpecError, Span
+from .ir import CellIR, Dim, Statement, Weight
+from .render import Context, build_context, size_scope
+from .targets import TORCH
+
+# Keras initializer names (the spec's `initializers:`) -> torch.nn.init, same distribution where
+# PyTorch has it (Keras's *_normal initializers are truncated at two standard deviations)
+INITIALIZERS = {
+    "zeros": "nn.init.zeros_({})",
+    "ones": "nn.init.ones_({})",
+    "glorot_uniform": "nn.init.xavier_uniform_({})",
+    "glorot_normal": "_truncated_normal_({}, scale=1.0, mode='fan_avg')",
+    "he_uniform": 'nn.init.kaiming_uniform_({}, nonlinearity="relu")',
+    "he_normal": "_truncated_normal_({}, scale=2.0, mode='fan_in')",
+    "lecun_uniform": 'nn.init.kaiming_uniform_({}, nonlinearity="linear")',
+    "lecun_normal": "_truncated_normal_({}, scale=1.0, mode='fan_in')",
+    "variance_scaling": "_truncated_normal_({}, scale=1.0, mode='fan_in')",
+    "orthogonal": "nn.init.orthogonal_({})",
+    "identity": "nn.init.eye_({})",
+    "random_normal": "nn.init.normal_({}, std=0.05)",
+    "random_uniform": "nn.init.uniform_({}, -0.05, 0.05)",
+    "truncated_normal": "nn.init.trunc_normal_({}, std=0.05, a=-0.1, b=0.1)",
+}
+TRUNCATED = frozenset({"glorot_normal", "he_normal", "lecun_normal", "variance_scaling"})
+
+
+class TorchParameter(NamedTuple):
+    name: str                     # "weight_ih"
+    shape: str                    # "(4 * hidden_size, input_size)"
+    optional: bool                # None when bias=False
+    init: tuple[str, ...]         # its lines of reset_parameters
+    doc: str                      # "W_i | W_f | W_c | W_o, stacked by rows"
+
+
+class TorchContext(NamedTuple):
+    parameters: tuple[TorchParameter, ...]
+    symbol_layout: tuple[str, ...]
+    uses_truncated_normal: bool
+    states: tuple[str, ...]       # the spec's state names, in the state tuple's order
+    state_sizes: tuple[str, ...]  # each as code in the layer (`self.hidden_size`)
+    output_size: str              # in the layer
+    cell_arguments: tuple[str, ...]   # the cell's constructor arguments the layer passes on
+    reference: str                # a parameter always present: its dtype and device are the cell's
+    input_sized: tuple[str, ...]  # states as wide as the input (x_{t-1}): every layer's input must match
+
+
+def torch_context(ir: CellIR) -> tuple[Context, TorchContext]:
+    _refuse_unsupported(ir)
+    renamed = for_torch(ir)
+    context = build_context(renamed, TORCH)
+    context = context._replace(doc_lines=_without_keras_weights(context.doc_lines))
+    scope = {**size_scope(renamed, "self", TORCH.units), "input_dim": "self.input_size"}
+    parameters = tuple(_parameter(w, scope) for w in renamed.weights)
+    layer_scope = {**size_scope(renamed, "self", TORCH.units), "input_dim": "input_size"}
+    return context, TorchContext(
+        parameters=parameters,
+        symbol_layout=_symbol_layout(renamed, scope),
+        uses_truncated_normal=any(_initializers(w) & TRUNCATED for w in renamed.weights),
+        states=tuple(s.name for s in renamed.states),
+        state_sizes=tuple(Dim.of(s.size).code(layer_scope) for s in renamed.states),
+        output_size=layer_scope[renamed.output_size] if renamed.output_size in layer_scope else renamed.output_size,
+        cell_arguments=tuple(a.arg for a in renamed.activations) + tuple(s for s in renamed.sizes if s != renamed.heads)
+        + tuple(k.arg for k in renamed.constants),
+        reference=next(p.name for p in parameters if not p.optional),
+        input_sized=tuple(s.name for s in renamed.states if s.size == "input_dim"),
+    )
+
+
+def _refuse_unsupported(ir: CellIR) -> None:
+    """What the torch target does not write yet, as a spec error at the equation that needs it."""
+    first = next(s for s in ir.steps if isinstance(s, Statement))
+    matrix = next((s for s in ir.steps if isinstance(s, Statement)
+                   and any(st.name == s.variable and st.shape for st in ir.states)), None)
+    if ir.heads or matrix is not None:
+        where = (matrix or first).span
+        what = "heads" if ir.heads else f"the matrix state {matrix.variable}"
+        raise SpecError(f"the torch target does not write cells with {what} yet",
+                        Span(where.file, where.line, where.col, where.end_col, where.line_text),
+                        "generate it for the keras target, which runs on Keras's torch backend")
+
+
+def _without_keras_weights(lines: tuple[str, ...]) -> tuple[str, ...]:
+    """The docstring without its Keras weights (row-vector convention): the class lists its own."""
+    out, skipping = [], False
+    for line in lines:
+        if line.startswith("Weights (row-vector convention"):
+            skipping = True
+        elif skipping and not line.strip():
+            skipping = False
+            continue
+        if not skipping:
+            out.append(line)
+    while out and not out[-1].strip():
+        out.pop()
+    return tuple(out)
+
+
+def _initializers(w: Weight) -> set[str]:
+    return {w.default_initializer} | {s.initializer for s in w.slices if s.initializer}
+
+
+def _shape(w: Weight, scope) -> tuple[str, ...]:
+    dims = tuple(d.code(scope) for d in w.shape)
+    return dims[::-1] if w.kind == "kernel" else dims   # PyTorch: (out, in)
+
+
+def _parameter(w: Weight, scope) -> TorchParameter:
+    dims = _shape(w, scope)
+    shape = "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+    target = f"self.{w.name}"
+    init = []
+    if not w.slices:
+        init.append(_init_call(w.default_initializer, target))
+    for s in w.slices:
+        rows = f"{target}[{s.start.code(scope)}:{s.stop.code(scope)}]"
+        init.append(_init_call(s.initializer or w.default_initializer, rows))
+    named = {"units": "hidden_size", "input_dim": "input_size"}
+    doc_dims = [d.code(named) for d in w.shape]
+    doc_dims = doc_dims[::-1] if w.kind == "kernel" else doc_dims
+    doc = (f"({', '.join(doc_dims)}{',' if len(doc_dims) == 1 else ''}) = " + " | ".join(w.members)
+           + (", stacked by rows" if w.kind == "kernel" and len(w.members) > 1 else ""))
+    return TorchParameter(w.name, shape, w.optional, tuple(init), doc)
+
+
+def _init_call(name: str, target: str) -> str:
+    if name not in INITIALIZERS:
+        raise ValueError(f"no torch.nn.init equivalent for the initializer {name!r}")
+    return INITIALIZERS[name].format(target)
+
+
+def _symbol_layout(ir: CellIR, scope) -> tuple[str, ...]:
+    """name: (parameter, first row, end row, transposed): a paper's matrix W (out, in) is rows of
+    PyTorch's (out, in) weight as it is; a row-vector paper (`x_t W`) writes it transposed."""
+    lines = []
+    for p in ir.params:
+        transposed = p.role == "matrix" and p.row_vector
+        lines.append(f'"{p.name}": ("{p.weight}", {p.start.code(scope)}, {p.stop.code(scope)}, {transposed}),')
+    return tuple(lines)

@@ -164,3 +164,37 @@ def test_equals_the_keras_target(spec):
     keras_layer.cell.set_symbol_weights(weights)
     want = keras.ops.convert_to_numpy(keras_layer(x))
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+
+
+# ---------------------------------------------------------------- what a PyTorch user expects
+
+def test_the_cell_exports_and_the_layer_traces_without_graph_breaks():
+    cell = eqcell.load("lstm_torch", target="torch")(INPUT, HIDDEN)
+    state = (torch.zeros(BATCH, HIDDEN), torch.zeros(BATCH, HIDDEN))
+    exported = torch.export.export(cell, (torch.randn(BATCH, INPUT), state))
+    x = torch.randn(BATCH, INPUT)
+    for a, b in zip(exported.module()(x, state)[1], cell(x, state)[1]):
+        torch.testing.assert_close(a, b)
+    from torch import _dynamo
+    layer = eqcell.load_layer("gru_torch", target="torch")(INPUT, HIDDEN, num_layers=2, batch_first=True)
+    explanation = _dynamo.explain(layer)(torch.randn(BATCH, STEPS, INPUT))
+    assert explanation.graph_break_count == 0, explanation.break_reasons
+
+
+@pytest.mark.slow
+def test_the_compiled_layer_equals_the_eager_one():
+    layer = eqcell.load_layer("lstm_torch", target="torch")(INPUT, HIDDEN, batch_first=True)
+    x = torch.randn(BATCH, STEPS, INPUT)
+    torch.testing.assert_close(torch.compile(layer)(x)[0], layer(x)[0])
+
+
+def test_state_dict_round_trip_and_device_moves_keep_cells_and_layer_together():
+    layer_class = eqcell.load_layer("lstm_torch", target="torch")
+    layer = layer_class(INPUT, HIDDEN, num_layers=2, bidirectional=True)
+    clone = layer_class(INPUT, HIDDEN, num_layers=2, bidirectional=True)
+    clone.load_state_dict(layer.state_dict())
+    x = torch.randn(STEPS, BATCH, INPUT)
+    torch.testing.assert_close(clone(x)[0], layer(x)[0])
+    doubled = clone.double()   # in place: the cells see the converted tensors
+    assert all(p.dtype == torch.float64 for cell in doubled.cells for p in cell.parameters())
+    torch.testing.assert_close(doubled(x.double())[0], layer(x)[0].double(), rtol=1e-5, atol=1e-6)

@@ -63,7 +63,7 @@ def torch_context(ir: CellIR) -> tuple[Context, TorchContext]:
     context = context._replace(doc_lines=_without_keras_weights(context.doc_lines))
     scope = {**size_scope(renamed, "self", TORCH.units), "input_dim": "self.input_size"}
     parameters = tuple(_parameter(w, scope) for w in renamed.weights)
-    layer_scope = {**size_scope(renamed, "self", TORCH.units), "input_dim": "input_size"}
+    layer_scope = {**size_scope(renamed, "self", TORCH.units), "input_dim": "self.input_size"}
     return context, TorchContext(
         parameters=parameters,
         symbol_layout=_symbol_layout(renamed, scope),

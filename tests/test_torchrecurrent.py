@@ -7,7 +7,8 @@ not the last equation's variable).
 Each cell that generates is compared with torchrecurrent's own cell: the same random weights
 (torchrecurrent's fused `weight_ih`/`weight_hh`/... split into the spec's parameters, set with
 `cell.set_symbol_weights` in the paper's orientation), the same random input, T=5 steps, from zero
-and from random initial states; outputs and every final state equal to float32 precision.
+and from random initial states; outputs and every final state equal to float32 precision. The
+same specs on the torch target (its nn.Module layer, weights set the same way) equal it too.
 
 Where the docs and torchrecurrent's code differ only by a term the constructor can switch off
 (a recurrent bias the docs leave out: `recurrent_bias=False`) or an activation it takes as an
@@ -971,3 +972,46 @@ def test_latex_is_the_docstring_verbatim(name):
             break
         body.append(line)
     assert textwrap.dedent("\n".join(body)).strip("\n") == LATEX[name].strip("\n")
+
+
+def _compare_torch_target(name, case, seed):
+    """The torch target's layer of the same spec, against torchrecurrent's cell, with the same
+    weights set through `set_symbol_weights`: outputs and final states from zero and random states."""
+    spec = spec_text(name, case.extras)
+    try:
+        layer_class = eqcell.load_layer(spec, target="torch")
+    except SpecError as err:  # what the torch target does not write yet (heads, matrix states)
+        pytest.skip(f"the torch target refuses it: {err}")
+    ir = eqcell.analyze(spec)
+    order = [s.name for s in ir.states]
+    features = UNITS if case.square else FEATURES
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((BATCH, STEPS, features)).astype("float32")
+    module = _torch_cell(name, case, features, seed)
+    sizes = {k.arg: k.default for k in ir.constants}
+    layer = layer_class(features, UNITS, batch_first=True, **{a: v for a, v in sizes.items()
+                                                               if a in layer_class._cell_arguments})
+    cell = layer.cells[0]
+    expected = cell.symbol_weights()
+    params = _symbol_params(module, case)
+    cell.set_symbol_weights({k: np.reshape(v, tuple(expected[k].shape)) for k, v in params.items() if k in expected})
+    state_sizes = {s: (features if s == ir.input else UNITS) for s in order}
+    starts = {s: rng.standard_normal((BATCH, state_sizes[s])).astype("float32") for s in order}
+    for initial in (None, starts):
+        hx = None
+        if initial is not None:
+            hx = tuple(torch.tensor(initial[s])[None] for s in order)
+            hx = hx if len(hx) > 1 else hx[0]
+        with torch.no_grad():
+            output, final = layer(torch.tensor(x), hx)
+        finals = final if isinstance(final, tuple) else (final,)
+        want_out, want_states = _run_torch(module, x, initial, case.states)
+        start = "zeros" if initial is None else "random"
+        assert_close(_np(output), want_out, f"{name} (torch target) outputs from {start} initial states")
+        for s, g in zip(order, finals):
+            assert_close(_np(g[0]), want_states[s], f"{name} (torch target) final {s} from {start} initial states")
+
+
+@pytest.mark.parametrize("name", [n for n, c in sorted(CASES.items()) if not c.gap])
+def test_torch_target_from_its_docs_equals_torchrecurrent(name):
+    _compare_torch_target(name, CASES[name], seed=sorted(CASES).index(name))

@@ -337,7 +337,7 @@ class QRNN2(nn.Module):
             return tuple(torch.stack([f[i] for f in first]) for i in range(2))
         if not batched:
             hx = tuple(h.unsqueeze(1) for h in hx)
-        for h, name, size in zip(hx, ['c', 'x'], (self.hidden_size, input_size,)):
+        for h, name, size in zip(hx, ['c', 'x'], (self.hidden_size, self.input_size,)):
             if tuple(h.shape) != (self.num_layers * directions, batch, size):
                 raise RuntimeError(f"Expected hidden state {name} of size {(self.num_layers * directions, batch, size)}, got {tuple(h.shape)}")
         return hx

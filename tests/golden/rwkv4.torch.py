@@ -324,7 +324,7 @@ class RWKV4TimeMix(nn.Module):
             return tuple(torch.stack([f[i] for f in first]) for i in range(4))
         if not batched:
             hx = tuple(h.unsqueeze(1) for h in hx)
-        for h, name, size in zip(hx, ['a', 'b', 'p', 'x'], (self.hidden_size, self.hidden_size, self.hidden_size, input_size,)):
+        for h, name, size in zip(hx, ['a', 'b', 'p', 'x'], (self.hidden_size, self.hidden_size, self.hidden_size, self.input_size,)):
             if tuple(h.shape) != (self.num_layers * directions, batch, size):
                 raise RuntimeError(f"Expected hidden state {name} of size {(self.num_layers * directions, batch, size)}, got {tuple(h.shape)}")
         return hx

@@ -402,19 +402,24 @@ def _sections(ir: CellIR, printer: CodePrinter, dialect: Dialect) -> tuple[tuple
         elif step.partial:
             hoisted = tuple(op for op in step.operands if op.hoistable)
             rest = tuple(op for op in step.operands if not op.hoistable)
-            project += _product_lines(ir, step, hoisted, step.partial, None, False, printer, dialect, sequence=True)
-            step_part += _product_lines(ir, step, rest, step.target, step.partial, True, printer, dialect)
+            # a sum: every bias may join the part computed once per sequence where the target says so
+            early = step.operands if dialect.hoist_biases else None
+            project += _product_lines(ir, step, hoisted, step.partial, None, False, printer, dialect, sequence=True,
+                                      bias_operands=early)
+            step_part += _product_lines(ir, step, rest, step.target, step.partial, True, printer, dialect,
+                                        bias_operands=() if dialect.hoist_biases else None)
         else:
             step_part += _product_lines(ir, step, step.operands, step.target, None, True, printer, dialect)
     return _tidy(project), _tidy(step_part)
 
 
 def _product_lines(ir: CellIR, step: Product, operands, target: str, start: str | None, split: bool,
-                   printer: CodePrinter, dialect: Dialect, sequence: bool = False) -> list[str]:
+                   printer: CodePrinter, dialect: Dialect, sequence: bool = False, bias_operands=None) -> list[str]:
     """`target = [start +] operand @ weight + ... [+ bias]`, then the split into the slots.
 
     `sequence`: the operand may hold a whole sequence (batch, T, features); Keras 3 code then
-    multiplies it as one 2-D matrix (`_matmul`), whose gradient XLA computes far faster on CPU."""
+    multiplies it as one 2-D matrix (`_matmul`), whose gradient XLA computes far faster on CPU.
+    `bias_operands`: the operands whose biases this part adds (default: its own)."""
     owner = printer.owner
     matmul = dialect.sequence_matmul if sequence else dialect.matmul
     parts = []
@@ -422,18 +427,25 @@ def _product_lines(ir: CellIR, step: Product, operands, target: str, start: str 
         w = next(w for w in ir.weights if w.name == op.weight)
         parts.append(f"{w.name} = [{' | '.join(w.members)}]")
     biases = [(op.bias, "" if op.bias_row is None else f"[{op.bias_row}]", op.bias_row)
-              for op in operands if op.bias]
+              for op in (operands if bias_operands is None else bias_operands) if op.bias]
     for bias, row, index in biases:
         members = [p.name for p in ir.params if p.weight == bias and p.row == index]
         parts.append(f"{bias}{row} = [{' | '.join(members)}]")
     lines = ["", "# " + ", ".join(parts)]
     heads = f"{owner}.{ir.heads}" if ir.heads else ""
     for i, op in enumerate(operands):
-        product = matmul.format(printer.doprint(op.expr), f"{owner}.{op.weight}")
+        operand, weight = printer.doprint(op.expr), f"{owner}.{op.weight}"
+        product = matmul.format(operand, weight)
         if heads and op.whole_input:  # all of x_t (or x_{t-1}), each head's columns side by side
             product = f"_split_heads({product}, {heads})"
         elif heads:  # a per-head value times its head's block of a block-diagonal weight
-            product = dialect.heads_matmul.format(printer.doprint(op.expr), f"{owner}.{op.weight}")
+            product = dialect.heads_matmul.format(operand, weight)
+        elif dialect.fused_matmul and i == 0 and not start and biases:  # F.linear(x, weight, bias): None adds nothing
+            bias = biases.pop(0)[0]
+            product = dialect.fused_matmul["bias"].format(operand, weight, f"{owner}.{bias}")
+        elif dialect.fused_matmul and not sequence and (i or start):  # torch.addmm(start, x, weight.t())
+            lines.append(f"{target} = " + dialect.fused_matmul["add"].format(target if i else start, operand, weight))
+            continue
         if i == 0:
             lines.append(f"{target} = {start} + {product}" if start else f"{target} = {product}")
         else:

@@ -34,6 +34,8 @@ class Dialect(NamedTuple):
     use_bias: str = "use_bias"      # the attribute that says whether the fused biases are used
     state_list: str = "[{}]"        # the states a step returns, from their comma-separated code
     split_count: str = ""           # a value cut into equal sections by their number, when not `split`
+    fused_matmul: Mapping[str, str] = MappingProxyType({})   # "bias": x @ w + b in one call; "add": start + x @ w
+    hoist_biases: bool = False      # a partly hoisted product adds all its biases once per sequence
     units: str = "units"            # the cell's attribute holding `units`
     input_dim: str = ""             # the cell's attribute holding the input's width, when its constructor takes it
 
@@ -137,7 +139,9 @@ TORCH = Dialect(
         "Eye": "torch.eye({0}, dtype={owner}.weight_dtype, device={owner}.weight_device)",
         "Norm": "torch.linalg.vector_norm({0}, dim=-1, keepdim=True)"}),
     reshape="torch.reshape({}, {})", shape="({})", heads_matmul="_heads_matmul({}, {})",
-    ops=MappingProxyType({}), use_bias="bias", state_list="({})", split_count="torch.chunk({}, {}, dim=-1)", units="hidden_size", input_dim="self.input_size")
+    ops=MappingProxyType({}), use_bias="bias", state_list="({})", split_count="torch.chunk({}, {}, dim=-1)",
+    fused_matmul=MappingProxyType({"bias": "F.linear({}, {}, {})", "add": "torch.addmm({}, {}, {}.t())"}),
+    hoist_biases=True, units="hidden_size", input_dim="self.input_size")
 
 DIALECTS = {d.target: d for d in (KERAS, TF_KERAS, TORCH)}
 TARGETS = tuple(DIALECTS)

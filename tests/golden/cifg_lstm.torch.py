@@ -136,9 +136,7 @@ class CIFGLSTMCell(nn.Module):
         """The input-only part of the step, for one step (batch, input_size) or a whole sequence
         (batch, T, input_size) at once."""
         # weight_ih = [W_z | W_i | W_o], bias_ih = [b_z | b_i | b_o]
-        z_x = F.linear(inputs, self.weight_ih)
-        if self.bias:
-            z_x = z_x + self.bias_ih
+        z_x = F.linear(inputs, self.weight_ih, self.bias_ih)
         return [z_x]
 
     def recurrent_step(self, projected, states):
@@ -147,7 +145,7 @@ class CIFGLSTMCell(nn.Module):
         y_tm1, c_tm1 = states  # y_{t-1}, c_{t-1}
 
         # weight_hh = [R_z | R_i | R_o]
-        z_ = z_x + F.linear(y_tm1, self.weight_hh)
+        z_ = torch.addmm(z_x, y_tm1, self.weight_hh.t())
         z_z, z_i, z_o = torch.chunk(z_, 3, dim=-1)
 
         # z_t = tanh(W_z x_t + R_z y_{t-1} + b_z)
@@ -354,10 +352,12 @@ class CIFGLSTM(nn.Module):
         stops at its own length (its state is then kept, its outputs are zeros)."""
         if reverse:
             sequences = _reversed(sequences, lengths)
-        projected = cell.project_inputs(sequences)
+        # each value split into its steps once (unbind): a slice per step would cost its backward a
+        # zero tensor of the whole sequence, every step
+        per_step = list(zip(*(value.unbind(1) for value in cell.project_inputs(sequences))))
         outputs = []
-        for step in range(sequences.shape[1]):
-            output, new_state = cell.recurrent_step([value[:, step] for value in projected], state)
+        for step, projected in enumerate(per_step):
+            output, new_state = cell.recurrent_step(list(projected), state)
             if lengths is not None:
                 live = (step < lengths).unsqueeze(-1)
                 output = torch.where(live, output, torch.zeros_like(output))

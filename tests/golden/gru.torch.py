@@ -134,9 +134,7 @@ class GRUCell(nn.Module):
         """The input-only part of the step, for one step (batch, input_size) or a whole sequence
         (batch, T, input_size) at once."""
         # weight_ih = [W_iz | W_ir | W_in], bias_ih = [b_iz | b_ir | b_in]
-        z_x = F.linear(inputs, self.weight_ih)
-        if self.bias:
-            z_x = z_x + self.bias_ih
+        z_x = F.linear(inputs, self.weight_ih, self.bias_ih)
         x_iz, x_ir, x_in = torch.chunk(z_x, 3, dim=-1)
         return [x_iz, x_ir, x_in]
 
@@ -146,9 +144,7 @@ class GRUCell(nn.Module):
         h_tm1 = states[0] if isinstance(states, (list, tuple)) else states  # h_{t-1}
 
         # weight_hh = [W_hz | W_hr | W_hn], bias_hh = [b_hz | b_hr | b_hn]
-        z_h = F.linear(h_tm1, self.weight_hh)
-        if self.bias:
-            z_h = z_h + self.bias_hh
+        z_h = F.linear(h_tm1, self.weight_hh, self.bias_hh)
         h_hz, h_hr, h_hn = torch.chunk(z_h, 3, dim=-1)
 
         # z_t = sigmoid(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)
@@ -348,10 +344,12 @@ class GRU(nn.Module):
         stops at its own length (its state is then kept, its outputs are zeros)."""
         if reverse:
             sequences = _reversed(sequences, lengths)
-        projected = cell.project_inputs(sequences)
+        # each value split into its steps once (unbind): a slice per step would cost its backward a
+        # zero tensor of the whole sequence, every step
+        per_step = list(zip(*(value.unbind(1) for value in cell.project_inputs(sequences))))
         outputs = []
-        for step in range(sequences.shape[1]):
-            output, new_state = cell.recurrent_step([value[:, step] for value in projected], state)
+        for step, projected in enumerate(per_step):
+            output, new_state = cell.recurrent_step(list(projected), state)
             if lengths is not None:
                 live = (step < lengths).unsqueeze(-1)
                 output = torch.where(live, output, torch.zeros_like(output))

@@ -96,9 +96,7 @@ class TorchGRUCell(nn.Module):
         """The input-only part of the step, for one step (batch, input_size) or a whole sequence
         (batch, T, input_size) at once."""
         # weight_ih = [W_ir | W_iz | W_in], bias_ih = [b_ir | b_iz | b_in]
-        z_x = F.linear(inputs, self.weight_ih)
-        if self.bias:
-            z_x = z_x + self.bias_ih
+        z_x = F.linear(inputs, self.weight_ih, self.bias_ih)
         x_ir, x_iz, x_in = torch.chunk(z_x, 3, dim=-1)
         return [x_ir, x_iz, x_in]
 
@@ -108,9 +106,7 @@ class TorchGRUCell(nn.Module):
         h_tm1 = states[0] if isinstance(states, (list, tuple)) else states  # h_{t-1}
 
         # weight_hh = [W_hr | W_hz | W_hn], bias_hh = [b_hr | b_hz | b_hn]
-        z_h = F.linear(h_tm1, self.weight_hh)
-        if self.bias:
-            z_h = z_h + self.bias_hh
+        z_h = F.linear(h_tm1, self.weight_hh, self.bias_hh)
         h_hr, h_hz, h_hn = torch.chunk(z_h, 3, dim=-1)
 
         # r_t = sigmoid(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)
@@ -308,10 +304,12 @@ class TorchGRU(nn.Module):
         stops at its own length (its state is then kept, its outputs are zeros)."""
         if reverse:
             sequences = _reversed(sequences, lengths)
-        projected = cell.project_inputs(sequences)
+        # each value split into its steps once (unbind): a slice per step would cost its backward a
+        # zero tensor of the whole sequence, every step
+        per_step = list(zip(*(value.unbind(1) for value in cell.project_inputs(sequences))))
         outputs = []
-        for step in range(sequences.shape[1]):
-            output, new_state = cell.recurrent_step([value[:, step] for value in projected], state)
+        for step, projected in enumerate(per_step):
+            output, new_state = cell.recurrent_step(list(projected), state)
             if lengths is not None:
                 live = (step < lengths).unsqueeze(-1)
                 output = torch.where(live, output, torch.zeros_like(output))

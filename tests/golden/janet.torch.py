@@ -132,9 +132,7 @@ class JANETCell(nn.Module):
         """The input-only part of the step, for one step (batch, input_size) or a whole sequence
         (batch, T, input_size) at once."""
         # weight_ih = [W_f | W_c], bias_ih = [b_f | b_c]
-        z_x = F.linear(inputs, self.weight_ih)
-        if self.bias:
-            z_x = z_x + self.bias_ih
+        z_x = F.linear(inputs, self.weight_ih, self.bias_ih)
         return [z_x]
 
     def recurrent_step(self, projected, states):
@@ -143,7 +141,7 @@ class JANETCell(nn.Module):
         h_tm1, c_tm1 = states  # h_{t-1}, c_{t-1}
 
         # weight_hh = [U_f | U_c]
-        z = z_x + F.linear(h_tm1, self.weight_hh)
+        z = torch.addmm(z_x, h_tm1, self.weight_hh.t())
         z_f, z_c = torch.chunk(z, 2, dim=-1)
 
         # s_t = U_f h_{t-1} + W_f x_t + b_f
@@ -342,10 +340,12 @@ class JANET(nn.Module):
         stops at its own length (its state is then kept, its outputs are zeros)."""
         if reverse:
             sequences = _reversed(sequences, lengths)
-        projected = cell.project_inputs(sequences)
+        # each value split into its steps once (unbind): a slice per step would cost its backward a
+        # zero tensor of the whole sequence, every step
+        per_step = list(zip(*(value.unbind(1) for value in cell.project_inputs(sequences))))
         outputs = []
-        for step in range(sequences.shape[1]):
-            output, new_state = cell.recurrent_step([value[:, step] for value in projected], state)
+        for step, projected in enumerate(per_step):
+            output, new_state = cell.recurrent_step(list(projected), state)
             if lengths is not None:
                 live = (step < lengths).unsqueeze(-1)
                 output = torch.where(live, output, torch.zeros_like(output))

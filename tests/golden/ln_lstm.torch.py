@@ -428,10 +428,12 @@ class LNLSTM(nn.Module):
         stops at its own length (its state is then kept, its outputs are zeros)."""
         if reverse:
             sequences = _reversed(sequences, lengths)
-        projected = cell.project_inputs(sequences)
+        # each value split into its steps once (unbind): a slice per step would cost its backward a
+        # zero tensor of the whole sequence, every step
+        per_step = list(zip(*(value.unbind(1) for value in cell.project_inputs(sequences))))
         outputs = []
-        for step in range(sequences.shape[1]):
-            output, new_state = cell.recurrent_step([value[:, step] for value in projected], state)
+        for step, projected in enumerate(per_step):
+            output, new_state = cell.recurrent_step(list(projected), state)
             if lengths is not None:
                 live = (step < lengths).unsqueeze(-1)
                 output = torch.where(live, output, torch.zeros_like(output))

@@ -97,10 +97,10 @@ class TorchLSTMCell(nn.Module):
     def project_inputs(self, inputs):
         """The input-only part of the step, for one step (batch, input_size) or a whole sequence
         (batch, T, input_size) at once."""
-        # weight_ih = [W_ii | W_if | W_ig | W_io], bias_ih = [b_ii | b_if | b_ig | b_io]
-        z_x = F.linear(inputs, self.weight_ih)
+        # weight_ih = [W_ii | W_if | W_ig | W_io], bias_ih = [b_ii | b_if | b_ig | b_io], bias_hh = [b_hi | b_hf | b_hg | b_ho]
+        z_x = F.linear(inputs, self.weight_ih, self.bias_ih)
         if self.bias:
-            z_x = z_x + self.bias_ih
+            z_x = z_x + self.bias_hh
         return [z_x]
 
     def recurrent_step(self, projected, states):
@@ -108,10 +108,8 @@ class TorchLSTMCell(nn.Module):
         z_x = projected[0]
         h_tm1, c_tm1 = states  # h_{t-1}, c_{t-1}
 
-        # weight_hh = [W_hi | W_hf | W_hg | W_ho], bias_hh = [b_hi | b_hf | b_hg | b_ho]
-        z = z_x + F.linear(h_tm1, self.weight_hh)
-        if self.bias:
-            z = z + self.bias_hh
+        # weight_hh = [W_hi | W_hf | W_hg | W_ho]
+        z = torch.addmm(z_x, h_tm1, self.weight_hh.t())
         z_i, z_f, z_g, z_o = torch.chunk(z, 4, dim=-1)
 
         # i_t = sigmoid(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)
@@ -321,10 +319,12 @@ class TorchLSTM(nn.Module):
         stops at its own length (its state is then kept, its outputs are zeros)."""
         if reverse:
             sequences = _reversed(sequences, lengths)
-        projected = cell.project_inputs(sequences)
+        # each value split into its steps once (unbind): a slice per step would cost its backward a
+        # zero tensor of the whole sequence, every step
+        per_step = list(zip(*(value.unbind(1) for value in cell.project_inputs(sequences))))
         outputs = []
-        for step in range(sequences.shape[1]):
-            output, new_state = cell.recurrent_step([value[:, step] for value in projected], state)
+        for step, projected in enumerate(per_step):
+            output, new_state = cell.recurrent_step(list(projected), state)
             if lengths is not None:
                 live = (step < lengths).unsqueeze(-1)
                 output = torch.where(live, output, torch.zeros_like(output))

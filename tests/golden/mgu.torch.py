@@ -145,17 +145,13 @@ class MGUCell(nn.Module):
         h_tm1 = states[0] if isinstance(states, (list, tuple)) else states  # h_{t-1}
 
         # weight_hh = [U_f], bias_hh = [b_f]
-        h_f = F.linear(h_tm1, self.weight_hh)
-        if self.bias:
-            h_f = h_f + self.bias_hh
+        h_f = F.linear(h_tm1, self.weight_hh, self.bias_hh)
 
         # f_t = sigmoid(W_f x_t + U_f h_{t-1} + b_f)
         f = self.recurrent_activation(x_f + h_f)
 
         # u_h_kernel = [U_h], u_h_kernel_bias = [b_h]
-        u_h_h = F.linear(f*h_tm1, self.u_h_kernel)
-        if self.bias:
-            u_h_h = u_h_h + self.u_h_kernel_bias
+        u_h_h = F.linear(f*h_tm1, self.u_h_kernel, self.u_h_kernel_bias)
 
         # htilde_t = tanh(W_h x_t + U_h(f_t*h_{t-1}) + b_h)
         htilde = self.activation(x_h + u_h_h)
@@ -344,10 +340,12 @@ class MGU(nn.Module):
         stops at its own length (its state is then kept, its outputs are zeros)."""
         if reverse:
             sequences = _reversed(sequences, lengths)
-        projected = cell.project_inputs(sequences)
+        # each value split into its steps once (unbind): a slice per step would cost its backward a
+        # zero tensor of the whole sequence, every step
+        per_step = list(zip(*(value.unbind(1) for value in cell.project_inputs(sequences))))
         outputs = []
-        for step in range(sequences.shape[1]):
-            output, new_state = cell.recurrent_step([value[:, step] for value in projected], state)
+        for step, projected in enumerate(per_step):
+            output, new_state = cell.recurrent_step(list(projected), state)
             if lengths is not None:
                 live = (step < lengths).unsqueeze(-1)
                 output = torch.where(live, output, torch.zeros_like(output))

@@ -118,9 +118,7 @@ class MinGRUCell(nn.Module):
         """The input-only part of the step, for one step (batch, input_size) or a whole sequence
         (batch, T, input_size) at once."""
         # weight_ih = [W_z | W_h], bias_ih = [b_z | b_h]
-        z_x = F.linear(inputs, self.weight_ih)
-        if self.bias:
-            z_x = z_x + self.bias_ih
+        z_x = F.linear(inputs, self.weight_ih, self.bias_ih)
         x_z, x_h = torch.chunk(z_x, 2, dim=-1)
 
         # z_t = sigmoid(W_z x_t + b_z)
@@ -316,10 +314,12 @@ class MinGRU(nn.Module):
         stops at its own length (its state is then kept, its outputs are zeros)."""
         if reverse:
             sequences = _reversed(sequences, lengths)
-        projected = cell.project_inputs(sequences)
+        # each value split into its steps once (unbind): a slice per step would cost its backward a
+        # zero tensor of the whole sequence, every step
+        per_step = list(zip(*(value.unbind(1) for value in cell.project_inputs(sequences))))
         outputs = []
-        for step in range(sequences.shape[1]):
-            output, new_state = cell.recurrent_step([value[:, step] for value in projected], state)
+        for step, projected in enumerate(per_step):
+            output, new_state = cell.recurrent_step(list(projected), state)
             if lengths is not None:
                 live = (step < lengths).unsqueeze(-1)
                 output = torch.where(live, output, torch.zeros_like(output))

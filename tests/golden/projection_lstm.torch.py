@@ -148,9 +148,7 @@ class ProjectionLSTMCell(nn.Module):
         """The input-only part of the step, for one step (batch, input_size) or a whole sequence
         (batch, T, input_size) at once."""
         # weight_ih = [W_ix | W_fx | W_cx | W_ox], bias_ih = [b_i | b_f | b_c | b_o]
-        z_x = F.linear(inputs, self.weight_ih)
-        if self.bias:
-            z_x = z_x + self.bias_ih
+        z_x = F.linear(inputs, self.weight_ih, self.bias_ih)
         return [z_x]
 
     def recurrent_step(self, projected, states):
@@ -159,7 +157,7 @@ class ProjectionLSTMCell(nn.Module):
         r_tm1, c_tm1 = states  # r_{t-1}, c_{t-1}
 
         # weight_hh = [W_ir | W_fr | W_cr | W_or]
-        z = z_x + F.linear(r_tm1, self.weight_hh)
+        z = torch.addmm(z_x, r_tm1, self.weight_hh.t())
         z_i, z_f, z_c, z_o = torch.chunk(z, 4, dim=-1)
 
         # i_t = sigmoid(W_ix x_t + W_ir r_{t-1} + w_ic*c_{t-1} + b_i)
@@ -379,10 +377,12 @@ class ProjectionLSTM(nn.Module):
         stops at its own length (its state is then kept, its outputs are zeros)."""
         if reverse:
             sequences = _reversed(sequences, lengths)
-        projected = cell.project_inputs(sequences)
+        # each value split into its steps once (unbind): a slice per step would cost its backward a
+        # zero tensor of the whole sequence, every step
+        per_step = list(zip(*(value.unbind(1) for value in cell.project_inputs(sequences))))
         outputs = []
-        for step in range(sequences.shape[1]):
-            output, new_state = cell.recurrent_step([value[:, step] for value in projected], state)
+        for step, projected in enumerate(per_step):
+            output, new_state = cell.recurrent_step(list(projected), state)
             if lengths is not None:
                 live = (step < lengths).unsqueeze(-1)
                 output = torch.where(live, output, torch.zeros_like(output))

@@ -128,9 +128,7 @@ class QRNN2Cell(nn.Module):
         """The input-only part of the step, for one step (batch, input_size) or a whole sequence
         (batch, T, input_size) at once."""
         # weight_ih = [W_z2 | W_f2 | W_o2], bias_ih = [b_z | b_f | b_o]
-        z_x = F.linear(inputs, self.weight_ih)
-        if self.bias:
-            z_x = z_x + self.bias_ih
+        z_x = F.linear(inputs, self.weight_ih, self.bias_ih)
         return [inputs, z_x]
 
     def recurrent_step(self, projected, states):
@@ -139,7 +137,7 @@ class QRNN2Cell(nn.Module):
         c_tm1, x_tm1 = states  # c_{t-1}, x_{t-1}
 
         # x_kernel = [W_z1 | W_f1 | W_o1]
-        z_ = z_x + F.linear(x_tm1, self.x_kernel)
+        z_ = torch.addmm(z_x, x_tm1, self.x_kernel.t())
         z_z, z_f, z_o = torch.chunk(z_, 3, dim=-1)
 
         # z_t = tanh(W_z1 x_{t-1} + W_z2 x_t + b_z)
@@ -348,10 +346,12 @@ class QRNN2(nn.Module):
         stops at its own length (its state is then kept, its outputs are zeros)."""
         if reverse:
             sequences = _reversed(sequences, lengths)
-        projected = cell.project_inputs(sequences)
+        # each value split into its steps once (unbind): a slice per step would cost its backward a
+        # zero tensor of the whole sequence, every step
+        per_step = list(zip(*(value.unbind(1) for value in cell.project_inputs(sequences))))
         outputs = []
-        for step in range(sequences.shape[1]):
-            output, new_state = cell.recurrent_step([value[:, step] for value in projected], state)
+        for step, projected in enumerate(per_step):
+            output, new_state = cell.recurrent_step(list(projected), state)
             if lengths is not None:
                 live = (step < lengths).unsqueeze(-1)
                 output = torch.where(live, output, torch.zeros_like(output))

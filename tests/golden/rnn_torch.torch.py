@@ -126,10 +126,10 @@ class TorchRNNCell(nn.Module):
     def project_inputs(self, inputs):
         """The input-only part of the step, for one step (batch, input_size) or a whole sequence
         (batch, T, input_size) at once."""
-        # weight_ih = [W_ih], bias_ih = [b_ih]
-        z_h_x = F.linear(inputs, self.weight_ih)
+        # weight_ih = [W_ih], bias_ih = [b_ih], bias_hh = [b_hh]
+        z_h_x = F.linear(inputs, self.weight_ih, self.bias_ih)
         if self.bias:
-            z_h_x = z_h_x + self.bias_ih
+            z_h_x = z_h_x + self.bias_hh
         return [z_h_x]
 
     def recurrent_step(self, projected, states):
@@ -137,10 +137,8 @@ class TorchRNNCell(nn.Module):
         z_h_x = projected[0]
         h_tm1 = states[0] if isinstance(states, (list, tuple)) else states  # h_{t-1}
 
-        # weight_hh = [W_hh], bias_hh = [b_hh]
-        z_h = z_h_x + F.linear(h_tm1, self.weight_hh)
-        if self.bias:
-            z_h = z_h + self.bias_hh
+        # weight_hh = [W_hh]
+        z_h = torch.addmm(z_h_x, h_tm1, self.weight_hh.t())
 
         # h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
         h = self.nonlinearity(z_h)
@@ -324,10 +322,12 @@ class TorchRNN(nn.Module):
         stops at its own length (its state is then kept, its outputs are zeros)."""
         if reverse:
             sequences = _reversed(sequences, lengths)
-        projected = cell.project_inputs(sequences)
+        # each value split into its steps once (unbind): a slice per step would cost its backward a
+        # zero tensor of the whole sequence, every step
+        per_step = list(zip(*(value.unbind(1) for value in cell.project_inputs(sequences))))
         outputs = []
-        for step in range(sequences.shape[1]):
-            output, new_state = cell.recurrent_step([value[:, step] for value in projected], state)
+        for step, projected in enumerate(per_step):
+            output, new_state = cell.recurrent_step(list(projected), state)
             if lengths is not None:
                 live = (step < lengths).unsqueeze(-1)
                 output = torch.where(live, output, torch.zeros_like(output))

@@ -117,9 +117,7 @@ class SimpleRNNCell(nn.Module):
         """The input-only part of the step, for one step (batch, input_size) or a whole sequence
         (batch, T, input_size) at once."""
         # weight_ih = [W], bias_ih = [b]
-        z_x = F.linear(inputs, self.weight_ih)
-        if self.bias:
-            z_x = z_x + self.bias_ih
+        z_x = F.linear(inputs, self.weight_ih, self.bias_ih)
         return [z_x]
 
     def recurrent_step(self, projected, states):
@@ -128,7 +126,7 @@ class SimpleRNNCell(nn.Module):
         h_tm1 = states[0] if isinstance(states, (list, tuple)) else states  # h_{t-1}
 
         # weight_hh = [U]
-        z = z_x + F.linear(h_tm1, self.weight_hh)
+        z = torch.addmm(z_x, h_tm1, self.weight_hh.t())
 
         # h_t = tanh(W x_t + U h_{t-1} + b)
         h = self.activation(z)
@@ -311,10 +309,12 @@ class SimpleRNN(nn.Module):
         stops at its own length (its state is then kept, its outputs are zeros)."""
         if reverse:
             sequences = _reversed(sequences, lengths)
-        projected = cell.project_inputs(sequences)
+        # each value split into its steps once (unbind): a slice per step would cost its backward a
+        # zero tensor of the whole sequence, every step
+        per_step = list(zip(*(value.unbind(1) for value in cell.project_inputs(sequences))))
         outputs = []
-        for step in range(sequences.shape[1]):
-            output, new_state = cell.recurrent_step([value[:, step] for value in projected], state)
+        for step, projected in enumerate(per_step):
+            output, new_state = cell.recurrent_step(list(projected), state)
             if lengths is not None:
                 live = (step < lengths).unsqueeze(-1)
                 output = torch.where(live, output, torch.zeros_like(output))

@@ -81,12 +81,9 @@ def torch_context(ir: CellIR) -> tuple[Context, TorchContext]:
 def _refuse_unsupported(ir: CellIR) -> None:
     """What the torch target does not write yet, as a spec error at the equation that needs it."""
     first = next(s for s in ir.steps if isinstance(s, Statement))
-    matrix = next((s for s in ir.steps if isinstance(s, Statement)
-                   and any(st.name == s.variable and st.shape for st in ir.states)), None)
-    if ir.heads or matrix is not None:
-        where = (matrix or first).span
-        what = "heads" if ir.heads else f"the matrix state {matrix.variable}"
-        raise SpecError(f"the torch target does not write cells with {what} yet",
+    if ir.heads:
+        where = first.span
+        raise SpecError(f"the torch target does not write cells with heads yet ({ir.heads})",
                         Span(where.file, where.line, where.col, where.end_col, where.line_text),
                         "generate it for the keras target, which runs on Keras's torch backend")
 
@@ -141,10 +138,13 @@ def _init_call(name: str, target: str) -> str:
 
 
 def _symbol_layout(ir: CellIR, scope) -> tuple[str, ...]:
-    """name: (parameter, first row, end row, transposed): a paper's matrix W (out, in) is rows of
-    PyTorch's (out, in) weight as it is; a row-vector paper (`x_t W`) writes it transposed."""
+    """name: (parameter, first index, end index, axis, transposed): a paper's matrix W (out, in) is
+    rows (axis 0) of PyTorch's (out, in) weight as it is (a row-vector paper's `x_t W`, transposed);
+    anything else (a bias, Mamba's A) is a range of its last axis, as in the keras target."""
+    kernels = {w.name for w in ir.weights if w.kind == "kernel"}
     lines = []
     for p in ir.params:
         transposed = p.role == "matrix" and p.row_vector
-        lines.append(f'"{p.name}": ("{p.weight}", {p.start.code(scope)}, {p.stop.code(scope)}, {transposed}),')
+        axis = 0 if p.weight in kernels else -1
+        lines.append(f'"{p.name}": ("{p.weight}", {p.start.code(scope)}, {p.stop.code(scope)}, {axis}, {transposed}),')
     return tuple(lines)

@@ -136,7 +136,7 @@ TORCH = Dialect(
         "SwapAxes": "torch.transpose({0}, -1, -2)",
         "AsColumn": "torch.unsqueeze({0}, -1)",
         "AsRow": "torch.unsqueeze({0}, -2)",
-        "Eye": "torch.eye({0}, dtype={owner}.weight_dtype, device={owner}.weight_device)",
+        "Eye": "torch.eye({0}, dtype={owner}.weight_ih.dtype, device={owner}.weight_ih.device)",
         "Norm": "torch.linalg.vector_norm({0}, dim=-1, keepdim=True)"}),
     reshape="torch.reshape({}, {})", shape="({})", heads_matmul="_heads_matmul({}, {})",
     ops=MappingProxyType({}), use_bias="bias", state_list="({})", split_count="torch.chunk({}, {}, dim=-1)",

@@ -164,28 +164,29 @@ class GRUCell(nn.Module):
         return torch.zeros((batch_size, self.hidden_size), dtype=dtype, device=device)
 
     def _symbol_layout(self):
-        """Where each parameter of the equations lies: (PyTorch parameter, first row, end row, transposed)."""
+        """Where each parameter of the equations lies: (PyTorch parameter, first index, end index, along which
+        axis, transposed)."""
         layout = {
-            "W_iz": ("weight_ih", 0, self.hidden_size, False),
-            "b_iz": ("bias_ih", 0, self.hidden_size, False),
-            "W_hz": ("weight_hh", 0, self.hidden_size, False),
-            "b_hz": ("bias_hh", 0, self.hidden_size, False),
-            "W_ir": ("weight_ih", self.hidden_size, 2 * self.hidden_size, False),
-            "b_ir": ("bias_ih", self.hidden_size, 2 * self.hidden_size, False),
-            "W_hr": ("weight_hh", self.hidden_size, 2 * self.hidden_size, False),
-            "b_hr": ("bias_hh", self.hidden_size, 2 * self.hidden_size, False),
-            "W_in": ("weight_ih", 2 * self.hidden_size, 3 * self.hidden_size, False),
-            "b_in": ("bias_ih", 2 * self.hidden_size, 3 * self.hidden_size, False),
-            "W_hn": ("weight_hh", 2 * self.hidden_size, 3 * self.hidden_size, False),
-            "b_hn": ("bias_hh", 2 * self.hidden_size, 3 * self.hidden_size, False),
+            "W_iz": ("weight_ih", 0, self.hidden_size, 0, False),
+            "b_iz": ("bias_ih", 0, self.hidden_size, -1, False),
+            "W_hz": ("weight_hh", 0, self.hidden_size, 0, False),
+            "b_hz": ("bias_hh", 0, self.hidden_size, -1, False),
+            "W_ir": ("weight_ih", self.hidden_size, 2 * self.hidden_size, 0, False),
+            "b_ir": ("bias_ih", self.hidden_size, 2 * self.hidden_size, -1, False),
+            "W_hr": ("weight_hh", self.hidden_size, 2 * self.hidden_size, 0, False),
+            "b_hr": ("bias_hh", self.hidden_size, 2 * self.hidden_size, -1, False),
+            "W_in": ("weight_ih", 2 * self.hidden_size, 3 * self.hidden_size, 0, False),
+            "b_in": ("bias_ih", 2 * self.hidden_size, 3 * self.hidden_size, -1, False),
+            "W_hn": ("weight_hh", 2 * self.hidden_size, 3 * self.hidden_size, 0, False),
+            "b_hn": ("bias_hh", 2 * self.hidden_size, 3 * self.hidden_size, -1, False),
         }
         return {name: where for name, where in layout.items() if getattr(self, where[0]) is not None}
 
     def symbol_weights(self):
         """Each parameter as the paper writes it, unfused: matrices as (rows, columns) of `W x`."""
         weights = {}
-        for name, (parameter, start, stop, transposed) in self._symbol_layout().items():
-            value = getattr(self, parameter).detach()[start:stop].clone()
+        for name, (parameter, start, stop, axis, transposed) in self._symbol_layout().items():
+            value = getattr(self, parameter).detach().narrow(axis, start, stop - start).clone()
             weights[name] = value.T if transposed else value
         return weights
 
@@ -196,8 +197,8 @@ class GRUCell(nn.Module):
         if missing or extra:
             raise ValueError(f"{type(self).__name__}.set_symbol_weights: missing {missing}, unexpected {extra}; expected {sorted(layout)}")
         with torch.no_grad():
-            for name, (parameter, start, stop, transposed) in layout.items():
-                place = getattr(self, parameter)[start:stop]
+            for name, (parameter, start, stop, axis, transposed) in layout.items():
+                place = getattr(self, parameter).narrow(axis, start, stop - start)
                 value = torch.as_tensor(mapping[name], dtype=place.dtype, device=place.device)
                 value = value.T if transposed else value
                 if value.shape != place.shape:

@@ -233,46 +233,47 @@ class LNLSTMCell(nn.Module):
         )
 
     def _symbol_layout(self):
-        """Where each parameter of the equations lies: (PyTorch parameter, first row, end row, transposed)."""
+        """Where each parameter of the equations lies: (PyTorch parameter, first index, end index, along which
+        axis, transposed)."""
         layout = {
-            "W_fh": ("weight_hh", 0, self.hidden_size, False),
-            "ln1_gain": ("ln1_gain", 0, self.hidden_size, False),
-            "ln1_bias": ("ln1_bias", 0, self.hidden_size, False),
-            "W_fx": ("weight_ih", 0, self.hidden_size, False),
-            "ln2_gain": ("ln2_gain", 0, self.hidden_size, False),
-            "ln2_bias": ("ln2_bias", 0, self.hidden_size, False),
-            "b_f": ("b_f", 0, self.hidden_size, False),
-            "W_ih": ("weight_hh", self.hidden_size, 2 * self.hidden_size, False),
-            "ln3_gain": ("ln3_gain", 0, self.hidden_size, False),
-            "ln3_bias": ("ln3_bias", 0, self.hidden_size, False),
-            "W_ix": ("weight_ih", self.hidden_size, 2 * self.hidden_size, False),
-            "ln4_gain": ("ln4_gain", 0, self.hidden_size, False),
-            "ln4_bias": ("ln4_bias", 0, self.hidden_size, False),
-            "b_i": ("b_i", 0, self.hidden_size, False),
-            "W_oh": ("weight_hh", 2 * self.hidden_size, 3 * self.hidden_size, False),
-            "ln5_gain": ("ln5_gain", 0, self.hidden_size, False),
-            "ln5_bias": ("ln5_bias", 0, self.hidden_size, False),
-            "W_ox": ("weight_ih", 2 * self.hidden_size, 3 * self.hidden_size, False),
-            "ln6_gain": ("ln6_gain", 0, self.hidden_size, False),
-            "ln6_bias": ("ln6_bias", 0, self.hidden_size, False),
-            "b_o": ("b_o", 0, self.hidden_size, False),
-            "W_gh": ("weight_hh", 3 * self.hidden_size, 4 * self.hidden_size, False),
-            "ln7_gain": ("ln7_gain", 0, self.hidden_size, False),
-            "ln7_bias": ("ln7_bias", 0, self.hidden_size, False),
-            "W_gx": ("weight_ih", 3 * self.hidden_size, 4 * self.hidden_size, False),
-            "ln8_gain": ("ln8_gain", 0, self.hidden_size, False),
-            "ln8_bias": ("ln8_bias", 0, self.hidden_size, False),
-            "b_g": ("b_g", 0, self.hidden_size, False),
-            "ln9_gain": ("ln9_gain", 0, self.hidden_size, False),
-            "ln9_bias": ("ln9_bias", 0, self.hidden_size, False),
+            "W_fh": ("weight_hh", 0, self.hidden_size, 0, False),
+            "ln1_gain": ("ln1_gain", 0, self.hidden_size, -1, False),
+            "ln1_bias": ("ln1_bias", 0, self.hidden_size, -1, False),
+            "W_fx": ("weight_ih", 0, self.hidden_size, 0, False),
+            "ln2_gain": ("ln2_gain", 0, self.hidden_size, -1, False),
+            "ln2_bias": ("ln2_bias", 0, self.hidden_size, -1, False),
+            "b_f": ("b_f", 0, self.hidden_size, -1, False),
+            "W_ih": ("weight_hh", self.hidden_size, 2 * self.hidden_size, 0, False),
+            "ln3_gain": ("ln3_gain", 0, self.hidden_size, -1, False),
+            "ln3_bias": ("ln3_bias", 0, self.hidden_size, -1, False),
+            "W_ix": ("weight_ih", self.hidden_size, 2 * self.hidden_size, 0, False),
+            "ln4_gain": ("ln4_gain", 0, self.hidden_size, -1, False),
+            "ln4_bias": ("ln4_bias", 0, self.hidden_size, -1, False),
+            "b_i": ("b_i", 0, self.hidden_size, -1, False),
+            "W_oh": ("weight_hh", 2 * self.hidden_size, 3 * self.hidden_size, 0, False),
+            "ln5_gain": ("ln5_gain", 0, self.hidden_size, -1, False),
+            "ln5_bias": ("ln5_bias", 0, self.hidden_size, -1, False),
+            "W_ox": ("weight_ih", 2 * self.hidden_size, 3 * self.hidden_size, 0, False),
+            "ln6_gain": ("ln6_gain", 0, self.hidden_size, -1, False),
+            "ln6_bias": ("ln6_bias", 0, self.hidden_size, -1, False),
+            "b_o": ("b_o", 0, self.hidden_size, -1, False),
+            "W_gh": ("weight_hh", 3 * self.hidden_size, 4 * self.hidden_size, 0, False),
+            "ln7_gain": ("ln7_gain", 0, self.hidden_size, -1, False),
+            "ln7_bias": ("ln7_bias", 0, self.hidden_size, -1, False),
+            "W_gx": ("weight_ih", 3 * self.hidden_size, 4 * self.hidden_size, 0, False),
+            "ln8_gain": ("ln8_gain", 0, self.hidden_size, -1, False),
+            "ln8_bias": ("ln8_bias", 0, self.hidden_size, -1, False),
+            "b_g": ("b_g", 0, self.hidden_size, -1, False),
+            "ln9_gain": ("ln9_gain", 0, self.hidden_size, -1, False),
+            "ln9_bias": ("ln9_bias", 0, self.hidden_size, -1, False),
         }
         return {name: where for name, where in layout.items() if getattr(self, where[0]) is not None}
 
     def symbol_weights(self):
         """Each parameter as the paper writes it, unfused: matrices as (rows, columns) of `W x`."""
         weights = {}
-        for name, (parameter, start, stop, transposed) in self._symbol_layout().items():
-            value = getattr(self, parameter).detach()[start:stop].clone()
+        for name, (parameter, start, stop, axis, transposed) in self._symbol_layout().items():
+            value = getattr(self, parameter).detach().narrow(axis, start, stop - start).clone()
             weights[name] = value.T if transposed else value
         return weights
 
@@ -283,8 +284,8 @@ class LNLSTMCell(nn.Module):
         if missing or extra:
             raise ValueError(f"{type(self).__name__}.set_symbol_weights: missing {missing}, unexpected {extra}; expected {sorted(layout)}")
         with torch.no_grad():
-            for name, (parameter, start, stop, transposed) in layout.items():
-                place = getattr(self, parameter)[start:stop]
+            for name, (parameter, start, stop, axis, transposed) in layout.items():
+                place = getattr(self, parameter).narrow(axis, start, stop - start)
                 value = torch.as_tensor(mapping[name], dtype=place.dtype, device=place.device)
                 value = value.T if transposed else value
                 if value.shape != place.shape:

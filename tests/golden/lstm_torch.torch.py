@@ -136,32 +136,33 @@ class TorchLSTMCell(nn.Module):
         )
 
     def _symbol_layout(self):
-        """Where each parameter of the equations lies: (PyTorch parameter, first row, end row, transposed)."""
+        """Where each parameter of the equations lies: (PyTorch parameter, first index, end index, along which
+        axis, transposed)."""
         layout = {
-            "W_ii": ("weight_ih", 0, self.hidden_size, False),
-            "b_ii": ("bias_ih", 0, self.hidden_size, False),
-            "W_hi": ("weight_hh", 0, self.hidden_size, False),
-            "b_hi": ("bias_hh", 0, self.hidden_size, False),
-            "W_if": ("weight_ih", self.hidden_size, 2 * self.hidden_size, False),
-            "b_if": ("bias_ih", self.hidden_size, 2 * self.hidden_size, False),
-            "W_hf": ("weight_hh", self.hidden_size, 2 * self.hidden_size, False),
-            "b_hf": ("bias_hh", self.hidden_size, 2 * self.hidden_size, False),
-            "W_ig": ("weight_ih", 2 * self.hidden_size, 3 * self.hidden_size, False),
-            "b_ig": ("bias_ih", 2 * self.hidden_size, 3 * self.hidden_size, False),
-            "W_hg": ("weight_hh", 2 * self.hidden_size, 3 * self.hidden_size, False),
-            "b_hg": ("bias_hh", 2 * self.hidden_size, 3 * self.hidden_size, False),
-            "W_io": ("weight_ih", 3 * self.hidden_size, 4 * self.hidden_size, False),
-            "b_io": ("bias_ih", 3 * self.hidden_size, 4 * self.hidden_size, False),
-            "W_ho": ("weight_hh", 3 * self.hidden_size, 4 * self.hidden_size, False),
-            "b_ho": ("bias_hh", 3 * self.hidden_size, 4 * self.hidden_size, False),
+            "W_ii": ("weight_ih", 0, self.hidden_size, 0, False),
+            "b_ii": ("bias_ih", 0, self.hidden_size, -1, False),
+            "W_hi": ("weight_hh", 0, self.hidden_size, 0, False),
+            "b_hi": ("bias_hh", 0, self.hidden_size, -1, False),
+            "W_if": ("weight_ih", self.hidden_size, 2 * self.hidden_size, 0, False),
+            "b_if": ("bias_ih", self.hidden_size, 2 * self.hidden_size, -1, False),
+            "W_hf": ("weight_hh", self.hidden_size, 2 * self.hidden_size, 0, False),
+            "b_hf": ("bias_hh", self.hidden_size, 2 * self.hidden_size, -1, False),
+            "W_ig": ("weight_ih", 2 * self.hidden_size, 3 * self.hidden_size, 0, False),
+            "b_ig": ("bias_ih", 2 * self.hidden_size, 3 * self.hidden_size, -1, False),
+            "W_hg": ("weight_hh", 2 * self.hidden_size, 3 * self.hidden_size, 0, False),
+            "b_hg": ("bias_hh", 2 * self.hidden_size, 3 * self.hidden_size, -1, False),
+            "W_io": ("weight_ih", 3 * self.hidden_size, 4 * self.hidden_size, 0, False),
+            "b_io": ("bias_ih", 3 * self.hidden_size, 4 * self.hidden_size, -1, False),
+            "W_ho": ("weight_hh", 3 * self.hidden_size, 4 * self.hidden_size, 0, False),
+            "b_ho": ("bias_hh", 3 * self.hidden_size, 4 * self.hidden_size, -1, False),
         }
         return {name: where for name, where in layout.items() if getattr(self, where[0]) is not None}
 
     def symbol_weights(self):
         """Each parameter as the paper writes it, unfused: matrices as (rows, columns) of `W x`."""
         weights = {}
-        for name, (parameter, start, stop, transposed) in self._symbol_layout().items():
-            value = getattr(self, parameter).detach()[start:stop].clone()
+        for name, (parameter, start, stop, axis, transposed) in self._symbol_layout().items():
+            value = getattr(self, parameter).detach().narrow(axis, start, stop - start).clone()
             weights[name] = value.T if transposed else value
         return weights
 
@@ -172,8 +173,8 @@ class TorchLSTMCell(nn.Module):
         if missing or extra:
             raise ValueError(f"{type(self).__name__}.set_symbol_weights: missing {missing}, unexpected {extra}; expected {sorted(layout)}")
         with torch.no_grad():
-            for name, (parameter, start, stop, transposed) in layout.items():
-                place = getattr(self, parameter)[start:stop]
+            for name, (parameter, start, stop, axis, transposed) in layout.items():
+                place = getattr(self, parameter).narrow(axis, start, stop - start)
                 value = torch.as_tensor(mapping[name], dtype=place.dtype, device=place.device)
                 value = value.T if transposed else value
                 if value.shape != place.shape:

@@ -162,25 +162,26 @@ class QRNN2Cell(nn.Module):
         )
 
     def _symbol_layout(self):
-        """Where each parameter of the equations lies: (PyTorch parameter, first row, end row, transposed)."""
+        """Where each parameter of the equations lies: (PyTorch parameter, first index, end index, along which
+        axis, transposed)."""
         layout = {
-            "W_z1": ("x_kernel", 0, self.hidden_size, False),
-            "W_z2": ("weight_ih", 0, self.hidden_size, False),
-            "b_z": ("bias_ih", 0, self.hidden_size, False),
-            "W_f1": ("x_kernel", self.hidden_size, 2 * self.hidden_size, False),
-            "W_f2": ("weight_ih", self.hidden_size, 2 * self.hidden_size, False),
-            "b_f": ("bias_ih", self.hidden_size, 2 * self.hidden_size, False),
-            "W_o1": ("x_kernel", 2 * self.hidden_size, 3 * self.hidden_size, False),
-            "W_o2": ("weight_ih", 2 * self.hidden_size, 3 * self.hidden_size, False),
-            "b_o": ("bias_ih", 2 * self.hidden_size, 3 * self.hidden_size, False),
+            "W_z1": ("x_kernel", 0, self.hidden_size, 0, False),
+            "W_z2": ("weight_ih", 0, self.hidden_size, 0, False),
+            "b_z": ("bias_ih", 0, self.hidden_size, -1, False),
+            "W_f1": ("x_kernel", self.hidden_size, 2 * self.hidden_size, 0, False),
+            "W_f2": ("weight_ih", self.hidden_size, 2 * self.hidden_size, 0, False),
+            "b_f": ("bias_ih", self.hidden_size, 2 * self.hidden_size, -1, False),
+            "W_o1": ("x_kernel", 2 * self.hidden_size, 3 * self.hidden_size, 0, False),
+            "W_o2": ("weight_ih", 2 * self.hidden_size, 3 * self.hidden_size, 0, False),
+            "b_o": ("bias_ih", 2 * self.hidden_size, 3 * self.hidden_size, -1, False),
         }
         return {name: where for name, where in layout.items() if getattr(self, where[0]) is not None}
 
     def symbol_weights(self):
         """Each parameter as the paper writes it, unfused: matrices as (rows, columns) of `W x`."""
         weights = {}
-        for name, (parameter, start, stop, transposed) in self._symbol_layout().items():
-            value = getattr(self, parameter).detach()[start:stop].clone()
+        for name, (parameter, start, stop, axis, transposed) in self._symbol_layout().items():
+            value = getattr(self, parameter).detach().narrow(axis, start, stop - start).clone()
             weights[name] = value.T if transposed else value
         return weights
 
@@ -191,8 +192,8 @@ class QRNN2Cell(nn.Module):
         if missing or extra:
             raise ValueError(f"{type(self).__name__}.set_symbol_weights: missing {missing}, unexpected {extra}; expected {sorted(layout)}")
         with torch.no_grad():
-            for name, (parameter, start, stop, transposed) in layout.items():
-                place = getattr(self, parameter)[start:stop]
+            for name, (parameter, start, stop, axis, transposed) in layout.items():
+                place = getattr(self, parameter).narrow(axis, start, stop - start)
                 value = torch.as_tensor(mapping[name], dtype=place.dtype, device=place.device)
                 value = value.T if transposed else value
                 if value.shape != place.shape:

@@ -157,25 +157,26 @@ class RWKV4TimeMixCell(nn.Module):
         )
 
     def _symbol_layout(self):
-        """Where each parameter of the equations lies: (PyTorch parameter, first row, end row, transposed)."""
+        """Where each parameter of the equations lies: (PyTorch parameter, first index, end index, along which
+        axis, transposed)."""
         layout = {
-            "W_r": ("w_r_kernel", 0, self.hidden_size, False),
-            "mu_r": ("mu_r", 0, self.input_size, False),
-            "W_k": ("w_k_kernel", 0, self.hidden_size, False),
-            "mu_k": ("mu_k", 0, self.input_size, False),
-            "W_v": ("w_v_kernel", 0, self.hidden_size, False),
-            "mu_v": ("mu_v", 0, self.input_size, False),
-            "u": ("u", 0, self.hidden_size, False),
-            "w": ("w", 0, self.hidden_size, False),
-            "W_o": ("w_o_kernel", 0, self.hidden_size, False),
+            "W_r": ("w_r_kernel", 0, self.hidden_size, 0, False),
+            "mu_r": ("mu_r", 0, self.input_size, -1, False),
+            "W_k": ("w_k_kernel", 0, self.hidden_size, 0, False),
+            "mu_k": ("mu_k", 0, self.input_size, -1, False),
+            "W_v": ("w_v_kernel", 0, self.hidden_size, 0, False),
+            "mu_v": ("mu_v", 0, self.input_size, -1, False),
+            "u": ("u", 0, self.hidden_size, -1, False),
+            "w": ("w", 0, self.hidden_size, -1, False),
+            "W_o": ("w_o_kernel", 0, self.hidden_size, 0, False),
         }
         return {name: where for name, where in layout.items() if getattr(self, where[0]) is not None}
 
     def symbol_weights(self):
         """Each parameter as the paper writes it, unfused: matrices as (rows, columns) of `W x`."""
         weights = {}
-        for name, (parameter, start, stop, transposed) in self._symbol_layout().items():
-            value = getattr(self, parameter).detach()[start:stop].clone()
+        for name, (parameter, start, stop, axis, transposed) in self._symbol_layout().items():
+            value = getattr(self, parameter).detach().narrow(axis, start, stop - start).clone()
             weights[name] = value.T if transposed else value
         return weights
 
@@ -186,8 +187,8 @@ class RWKV4TimeMixCell(nn.Module):
         if missing or extra:
             raise ValueError(f"{type(self).__name__}.set_symbol_weights: missing {missing}, unexpected {extra}; expected {sorted(layout)}")
         with torch.no_grad():
-            for name, (parameter, start, stop, transposed) in layout.items():
-                place = getattr(self, parameter)[start:stop]
+            for name, (parameter, start, stop, axis, transposed) in layout.items():
+                place = getattr(self, parameter).narrow(axis, start, stop - start)
                 value = torch.as_tensor(mapping[name], dtype=place.dtype, device=place.device)
                 value = value.T if transposed else value
                 if value.shape != place.shape:

@@ -563,7 +563,7 @@ def _scanned_local(ir: CellIR, state) -> str:
 
 def _flat_sequence(ir: CellIR, local: str, size: str, dialect: Dialect, scope) -> str:
     """A value of every step as (batch, T, size): per head, the heads side by side."""
-    if not ir.heads:
+    if not ir.heads or "shape" not in dialect.ops:  # (no parallel path: nothing to flatten)
         return local
     shape_of = dialect.ops["shape"]
     shape = dialect.shape.format(f"{shape_of}({local})[0], {shape_of}({local})[1], {Dim.of(size).code(scope)}")

@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .analysis.torch_names import for_torch
-from .errors import SpecError, Span
-from .ir import CellIR, Dim, Statement, Weight
+from .ir import CellIR, Dim, Weight
 from .render import Context, build_context, size_scope
 from .targets import TORCH
 
@@ -54,10 +53,10 @@ class TorchContext(NamedTuple):
     cell_arguments: tuple[str, ...]   # the cell's constructor arguments the layer passes on
     reference: str                # a parameter always present: its dtype and device are the cell's
     input_sized: tuple[str, ...]  # states as wide as the input (x_{t-1}): every layer's input must match
+    uses_numpy: bool              # a function of constants only is computed by numpy (`np.sqrt(self.d)`)
 
 
 def torch_context(ir: CellIR) -> tuple[Context, TorchContext]:
-    _refuse_unsupported(ir)
     renamed = for_torch(ir)
     context = build_context(renamed, TORCH)
     context = context._replace(doc_lines=_without_keras_weights(context.doc_lines))
@@ -66,26 +65,17 @@ def torch_context(ir: CellIR) -> tuple[Context, TorchContext]:
     layer_scope = {**size_scope(renamed, "self", TORCH.units), "input_dim": "self.input_size"}
     return context, TorchContext(
         parameters=parameters,
-        symbol_layout=_symbol_layout(renamed, scope),
+        symbol_layout=_head_layout(renamed, scope) if renamed.heads else _symbol_layout(renamed, scope),
         uses_truncated_normal=any(_initializers(w) & TRUNCATED for w in renamed.weights),
         states=tuple(s.name for s in renamed.states),
         state_sizes=tuple(Dim.of(s.size).code(layer_scope) for s in renamed.states),
         output_size=layer_scope[renamed.output_size] if renamed.output_size in layer_scope else renamed.output_size,
-        cell_arguments=tuple(a.arg for a in renamed.activations) + tuple(s for s in renamed.sizes if s != renamed.heads)
+        cell_arguments=((renamed.heads,) if renamed.heads else ()) + tuple(a.arg for a in renamed.activations)
         + tuple(k.arg for k in renamed.constants),
         reference=next(p.name for p in parameters if not p.optional),
         input_sized=tuple(s.name for s in renamed.states if s.size == "input_dim"),
+        uses_numpy=any("np." in line for line in context.project_lines + context.step_lines),
     )
-
-
-def _refuse_unsupported(ir: CellIR) -> None:
-    """What the torch target does not write yet, as a spec error at the equation that needs it."""
-    first = next(s for s in ir.steps if isinstance(s, Statement))
-    if ir.heads:
-        where = first.span
-        raise SpecError(f"the torch target does not write cells with heads yet ({ir.heads})",
-                        Span(where.file, where.line, where.col, where.end_col, where.line_text),
-                        "generate it for the keras target, which runs on Keras's torch backend")
 
 
 def _without_keras_weights(lines: tuple[str, ...]) -> tuple[str, ...]:
@@ -108,24 +98,32 @@ def _initializers(w: Weight) -> set[str]:
     return {w.default_initializer} | {s.initializer for s in w.slices if s.initializer}
 
 
-def _shape(w: Weight, scope) -> tuple[str, ...]:
-    dims = tuple(d.code(scope) for d in w.shape)
-    return dims[::-1] if w.kind == "kernel" else dims   # PyTorch: (out, in)
+def _oriented(w: Weight, dims: list[str]) -> list[str]:
+    """A Keras weight's dimensions in PyTorch's order: a kernel (in, out) is (out, in); a
+    block-diagonal one, (heads, in, out), is (heads, out, in)."""
+    if w.kind != "kernel":
+        return dims
+    return dims[:-2] + dims[-2:][::-1]
 
 
 def _parameter(w: Weight, scope) -> TorchParameter:
-    dims = _shape(w, scope)
+    dims = _oriented(w, [d.code(scope) for d in w.shape])
     shape = "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
     target = f"self.{w.name}"
+    # the range of a slice's columns (Keras's last axis): rows of a kernel, per head for a block-diagonal one
+    where = {"kernel": "[{}]" if len(w.shape) == 2 else "[:, {}]"}.get(w.kind, "[..., {}]")
     init = []
     if not w.slices:
-        init.append(_init_call(w.default_initializer, target))
+        if w.kind == "kernel" and len(w.shape) == 3:  # each head's block a matrix of its own
+            init.append(f"for block in {target}:")
+            init.append("    " + _init_call(w.default_initializer, "block"))
+        else:
+            init.append(_init_call(w.default_initializer, target))
     for s in w.slices:
-        rows = f"{target}[{s.start.code(scope)}:{s.stop.code(scope)}]"
-        init.append(_init_call(s.initializer or w.default_initializer, rows))
+        part = target + where.format(f"{s.start.code(scope)}:{s.stop.code(scope)}")
+        init.append(_init_call(s.initializer or w.default_initializer, part))
     named = {"units": "hidden_size", "input_dim": "input_size"}
-    doc_dims = [d.code(named) for d in w.shape]
-    doc_dims = doc_dims[::-1] if w.kind == "kernel" else doc_dims
+    doc_dims = _oriented(w, [d.code(named) for d in w.shape])
     doc = (f"({', '.join(doc_dims)}{',' if len(doc_dims) == 1 else ''}) = " + " | ".join(w.members)
            + (", stacked by rows" if w.kind == "kernel" and len(w.members) > 1 else ""))
     return TorchParameter(w.name, shape, w.optional, tuple(init), doc)
@@ -135,6 +133,18 @@ def _init_call(name: str, target: str) -> str:
     if name not in INITIALIZERS:
         raise ValueError(f"no torch.nn.init equivalent for the initializer {name!r}")
     return INITIALIZERS[name].format(target)
+
+
+def _head_layout(ir: CellIR, scope) -> tuple[str, ...]:
+    """With heads: name: (parameter, is a kernel, first column, end column, view, axes) of the keras
+    target's layout, read on the parameter seen in Keras's orientation (a kernel transposed)."""
+    kernels = {w.name for w in ir.weights if w.kind == "kernel"}
+    lines = []
+    for p in ir.params:
+        view = "None" if p.view is None else "(" + ", ".join(d.code(scope) for d in p.view) + ")"
+        lines.append(f'"{p.name}": ("{p.weight}", {p.weight in kernels}, {p.start.code(scope)}, '
+                     f'{p.stop.code(scope)}, {view}, {p.axes}),')
+    return tuple(lines)
 
 
 def _symbol_layout(ir: CellIR, scope) -> tuple[str, ...]:

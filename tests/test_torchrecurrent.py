@@ -978,10 +978,7 @@ def _compare_torch_target(name, case, seed):
     """The torch target's layer of the same spec, against torchrecurrent's cell, with the same
     weights set through `set_symbol_weights`: outputs and final states from zero and random states."""
     spec = spec_text(name, case.extras)
-    try:
-        layer_class = eqcell.load_layer(spec, target="torch")
-    except SpecError as err:  # what the torch target does not write yet (heads, matrix states)
-        pytest.skip(f"the torch target refuses it: {err}")
+    layer_class = eqcell.load_layer(spec, target="torch")
     ir = eqcell.analyze(spec)
     order = [s.name for s in ir.states]
     features = UNITS if case.square else FEATURES

@@ -223,38 +223,38 @@ def _chunk_readout(cumulative, decay_axis, outgoing, contracted, query, entering
 
 def _decayed_within(cumulative, decay_axis, outgoing, contracted, query):
     """sum_{j <= i} exp(L_i - L_j) * outgoing_j (contracted_j . query_i) inside every chunk, for a decay
-    per feature of the contracted ("in") or the outgoing ("out") axis, by sub-chunks of about sqrt(C)
+    per feature of the contracted ("in") or the outgoing ("out") axis, by parts of about sqrt(C)
     steps (the secondary chunking of flash-linear-attention's GLA kernels). Two steps of the same
-    sub-chunk take their exact decay, feature by feature; step i and a step j of an earlier
-    sub-chunk split it at r, the log decay where i's sub-chunk starts: exp(L_i - r) exp(r - L_j),
-    both at most 1 (nothing overflows), so the sum over features is one matrix product."""
+    part take their exact decay, feature by feature; step i and a step j of an earlier part split
+    it at r, the log decay where i's part starts: exp(L_i - r) exp(r - L_j), both at most 1
+    (nothing overflows), so the sum over features is one matrix product."""
     size = query.shape[2]
-    sub = max(d for d in range(1, math.isqrt(size) + 1) if size % d == 0)
-    parts = size // sub
+    part_size = max(divisor for divisor in range(1, math.isqrt(size) + 1) if size % divisor == 0)
+    part_count = size // part_size
     batch, chunks = ops.shape(query)[0], ops.shape(query)[1]
 
-    def split(value):  # (batch, chunks, C, f) -> (batch, chunks, parts, sub, f)
-        return ops.reshape(value, (batch, chunks, parts, sub, value.shape[-1]))
+    def by_part(value):  # (batch, chunks, C, f) -> (batch, chunks, part_count, part_size, f)
+        return ops.reshape(value, (batch, chunks, part_count, part_size, value.shape[-1]))
 
-    cumulative_parts = split(cumulative)
-    # r: the log decay at the end of the sub-chunk before each one (0 before the first)
+    cumulative_parts = by_part(cumulative)
+    # r: the log decay at the end of the part before each one (0 before the first)
     start = ops.concatenate([ops.zeros_like(cumulative_parts[:, :, :1, -1:]), cumulative_parts[:, :, :-1, -1:]], axis=2)
-    earlier = np.arange(size)[None, :] < np.arange(0, size, sub)[:, None]  # (parts, C): j before the part
-    to_start = ops.exp(ops.where(np.reshape(earlier, (parts, size, 1)), start - ops.expand_dims(cumulative, 2), float("-inf")))
-    from_start = ops.exp(cumulative_parts - start)  # exp(L_i - r), (batch, chunks, parts, sub, f)
+    earlier = np.arange(size)[None, :] < np.arange(0, size, part_size)[:, None]  # (part_count, C): j before the part
+    to_start = ops.exp(ops.where(np.reshape(earlier, (part_count, size, 1)), start - ops.expand_dims(cumulative, 2), float("-inf")))
+    from_start = ops.exp(cumulative_parts - start)  # exp(L_i - r), (batch, chunks, part_count, part_size, f)
     gaps = ops.expand_dims(cumulative_parts, 4) - ops.expand_dims(cumulative_parts, 3)  # (.., i, j, f)
-    own = ops.exp(ops.where(np.tril(np.ones((sub, sub), dtype=bool))[..., None], gaps, float("-inf")))
-    queries, keys, values = split(query), split(contracted), split(outgoing)
+    same_part = ops.exp(ops.where(np.tril(np.ones((part_size, part_size), dtype=bool))[..., None], gaps, float("-inf")))
+    queries, keys, values = by_part(query), by_part(contracted), by_part(outgoing)
     if decay_axis == "in":
         earlier_scores = ops.einsum("bnpif,bnpjf->bnpij", queries * from_start, ops.expand_dims(contracted, 2) * to_start)
-        own_scores = ops.sum(ops.expand_dims(queries, 4) * ops.expand_dims(keys, 3) * own, axis=-1)
+        same_part_scores = ops.sum(ops.expand_dims(queries, 4) * ops.expand_dims(keys, 3) * same_part, axis=-1)
         within = (ops.einsum("bnpij,bnja->bnpia", earlier_scores, outgoing)
-                  + ops.einsum("bnpij,bnpja->bnpia", own_scores, values))
+                  + ops.einsum("bnpij,bnpja->bnpia", same_part_scores, values))
     else:
         scores = ops.einsum("bnpic,bnjc->bnpij", queries, contracted)  # (.., i, every j of the chunk)
         within = from_start * ops.einsum("bnpij,bnpja->bnpia", scores, ops.expand_dims(outgoing, 2) * to_start)
-        own_scores = ops.einsum("bnpic,bnpjc->bnpij", queries, keys)
-        within = within + ops.sum(ops.expand_dims(own_scores, -1) * own * ops.expand_dims(values, 3), axis=4)
+        same_part_scores = ops.einsum("bnpic,bnpjc->bnpij", queries, keys)
+        within = within + ops.sum(ops.expand_dims(same_part_scores, -1) * same_part * ops.expand_dims(values, 3), axis=4)
     return ops.reshape(within, (batch, chunks, size, within.shape[-1]))
 
 

@@ -206,38 +206,38 @@ def _chunk_readout(cumulative, decay_axis, outgoing, contracted, query, entering
 
 def _decayed_within(cumulative, decay_axis, outgoing, contracted, query):
     """sum_{j <= i} exp(L_i - L_j) * outgoing_j (contracted_j . query_i) inside every chunk, for a decay
-    per feature of the contracted ("in") or the outgoing ("out") axis, by sub-chunks of about sqrt(C)
+    per feature of the contracted ("in") or the outgoing ("out") axis, by parts of about sqrt(C)
     steps (the secondary chunking of flash-linear-attention's GLA kernels). Two steps of the same
-    sub-chunk take their exact decay, feature by feature; step i and a step j of an earlier
-    sub-chunk split it at r, the log decay where i's sub-chunk starts: exp(L_i - r) exp(r - L_j),
-    both at most 1 (nothing overflows), so the sum over features is one matrix product."""
+    part take their exact decay, feature by feature; step i and a step j of an earlier part split
+    it at r, the log decay where i's part starts: exp(L_i - r) exp(r - L_j), both at most 1
+    (nothing overflows), so the sum over features is one matrix product."""
     size = query.shape[2]
-    sub = max(d for d in range(1, math.isqrt(size) + 1) if size % d == 0)
-    parts = size // sub
+    part_size = max(divisor for divisor in range(1, math.isqrt(size) + 1) if size % divisor == 0)
+    part_count = size // part_size
     batch, chunks = _shape(query)[0], _shape(query)[1]
 
-    def split(value):  # (batch, chunks, C, f) -> (batch, chunks, parts, sub, f)
-        return tf.reshape(value, (batch, chunks, parts, sub, value.shape[-1]))
+    def by_part(value):  # (batch, chunks, C, f) -> (batch, chunks, part_count, part_size, f)
+        return tf.reshape(value, (batch, chunks, part_count, part_size, value.shape[-1]))
 
-    cumulative_parts = split(cumulative)
-    # r: the log decay at the end of the sub-chunk before each one (0 before the first)
+    cumulative_parts = by_part(cumulative)
+    # r: the log decay at the end of the part before each one (0 before the first)
     start = tf.concat([tf.zeros_like(cumulative_parts[:, :, :1, -1:]), cumulative_parts[:, :, :-1, -1:]], axis=2)
-    earlier = np.arange(size)[None, :] < np.arange(0, size, sub)[:, None]  # (parts, C): j before the part
-    to_start = tf.exp(tf.where(np.reshape(earlier, (parts, size, 1)), start - tf.expand_dims(cumulative, 2), float("-inf")))
-    from_start = tf.exp(cumulative_parts - start)  # exp(L_i - r), (batch, chunks, parts, sub, f)
+    earlier = np.arange(size)[None, :] < np.arange(0, size, part_size)[:, None]  # (part_count, C): j before the part
+    to_start = tf.exp(tf.where(np.reshape(earlier, (part_count, size, 1)), start - tf.expand_dims(cumulative, 2), float("-inf")))
+    from_start = tf.exp(cumulative_parts - start)  # exp(L_i - r), (batch, chunks, part_count, part_size, f)
     gaps = tf.expand_dims(cumulative_parts, 4) - tf.expand_dims(cumulative_parts, 3)  # (.., i, j, f)
-    own = tf.exp(tf.where(np.tril(np.ones((sub, sub), dtype=bool))[..., None], gaps, float("-inf")))
-    queries, keys, values = split(query), split(contracted), split(outgoing)
+    same_part = tf.exp(tf.where(np.tril(np.ones((part_size, part_size), dtype=bool))[..., None], gaps, float("-inf")))
+    queries, keys, values = by_part(query), by_part(contracted), by_part(outgoing)
     if decay_axis == "in":
         earlier_scores = tf.einsum("bnpif,bnpjf->bnpij", queries * from_start, tf.expand_dims(contracted, 2) * to_start)
-        own_scores = tf.reduce_sum(tf.expand_dims(queries, 4) * tf.expand_dims(keys, 3) * own, axis=-1)
+        same_part_scores = tf.reduce_sum(tf.expand_dims(queries, 4) * tf.expand_dims(keys, 3) * same_part, axis=-1)
         within = (tf.einsum("bnpij,bnja->bnpia", earlier_scores, outgoing)
-                  + tf.einsum("bnpij,bnpja->bnpia", own_scores, values))
+                  + tf.einsum("bnpij,bnpja->bnpia", same_part_scores, values))
     else:
         scores = tf.einsum("bnpic,bnjc->bnpij", queries, contracted)  # (.., i, every j of the chunk)
         within = from_start * tf.einsum("bnpij,bnpja->bnpia", scores, tf.expand_dims(outgoing, 2) * to_start)
-        own_scores = tf.einsum("bnpic,bnpjc->bnpij", queries, keys)
-        within = within + tf.reduce_sum(tf.expand_dims(own_scores, -1) * own * tf.expand_dims(values, 3), axis=4)
+        same_part_scores = tf.einsum("bnpic,bnpjc->bnpij", queries, keys)
+        within = within + tf.reduce_sum(tf.expand_dims(same_part_scores, -1) * same_part * tf.expand_dims(values, 3), axis=4)
     return tf.reshape(within, (batch, chunks, size, within.shape[-1]))
 
 
@@ -293,7 +293,7 @@ class MLSTMCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
         units: Positive integer, dimensionality of the output space (`units` in the shapes below), all heads together.
         key_units: Positive integer, the size named `key_units` in the shapes below, all heads together.
         num_heads: Positive integer, the number of heads (`h` in the shapes below); it divides `units` and every other size.
-        d_: Number, the constant `d` of the equations (default: 16).
+        d: Number, the constant `d` of the equations (default: 16).
         kernel_initializer: Initializer for `kernel`.
         b_q_initializer: Initializer for `b_q`.
         b_k_initializer: Initializer for `b_k`.
@@ -325,7 +325,7 @@ class MLSTMCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
         units,
         key_units,
         num_heads=4,
-        d_=16,
+        d=16,
         kernel_initializer="glorot_uniform",
         b_q_initializer="zeros",
         b_k_initializer="zeros",
@@ -366,7 +366,7 @@ class MLSTMCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
         self.units = units
         self.key_units = key_units
         self.num_heads = num_heads
-        self.d_ = float(d_)
+        self.d = float(d)
         self.kernel_initializer = tf_keras.initializers.get(kernel_initializer)
         self.b_q_initializer = tf_keras.initializers.get(b_q_initializer)
         self.b_k_initializer = tf_keras.initializers.get(b_k_initializer)
@@ -472,7 +472,7 @@ class MLSTMCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
         # q_t = W_q x_t + b_q
         q = x_q + self.b_q
         # k_t = (1/sqrt(d)) W_k x_t + b_k
-        k = (1/np.sqrt(self.d_))*x_k + self.b_k
+        k = (1/np.sqrt(self.d))*x_k + self.b_k
         # v_t = W_v x_t + b_v
         v = x_v + self.b_v
         # itilde_t = W_i x_t + b_i
@@ -522,7 +522,7 @@ class MLSTMCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
             "units": self.units,
             "key_units": self.key_units,
             "num_heads": self.num_heads,
-            "d_": self.d_,
+            "d": self.d,
             "kernel_initializer": tf_keras.initializers.serialize(self.kernel_initializer),
             "b_q_initializer": tf_keras.initializers.serialize(self.b_q_initializer),
             "b_k_initializer": tf_keras.initializers.serialize(self.b_k_initializer),
@@ -649,7 +649,7 @@ class MLSTM(tf_keras.layers.RNN):
     _cell_arguments = (
         "key_units",
         "num_heads",
-        "d_",
+        "d",
         "kernel_initializer",
         "b_q_initializer",
         "b_k_initializer",

@@ -69,7 +69,7 @@ class MLSTMCell(nn.Module):
         hidden_size: The number of features of the state (`units` in the shapes above).
         key_units: The size named `key_units` in the shapes above.
         num_heads: The number of heads (`h` in the shapes above); it divides every size.
-        d_: The constant `d_` of the equations.
+        d: The constant `d` of the equations.
         device, dtype: Where and in which type the parameters are created.
 
     Inputs: input, state
@@ -84,7 +84,7 @@ class MLSTMCell(nn.Module):
         hidden_size,
         key_units,
         num_heads=4,
-        d_=16,
+        d=16,
         device=None,
         dtype=None,
     ):
@@ -97,7 +97,7 @@ class MLSTMCell(nn.Module):
         self.hidden_size = hidden_size
         self.key_units = key_units
         self.num_heads = num_heads
-        self.d_ = float(d_)
+        self.d = float(d)
         self.weight_ih = nn.Parameter(torch.empty((2 * self.key_units + 2 * self.hidden_size + 2 * self.num_heads, self.input_size), **factory_kwargs))
         self.b_q = nn.Parameter(torch.empty((self.num_heads, self.key_units // self.num_heads), **factory_kwargs))
         self.b_k = nn.Parameter(torch.empty((self.num_heads, self.key_units // self.num_heads), **factory_kwargs))
@@ -141,7 +141,7 @@ class MLSTMCell(nn.Module):
         # q_t = W_q x_t + b_q
         q = x_q + self.b_q
         # k_t = (1/sqrt(d)) W_k x_t + b_k
-        k = (1/np.sqrt(self.d_))*x_k + self.b_k
+        k = (1/np.sqrt(self.d))*x_k + self.b_k
         # v_t = W_v x_t + b_v
         v = x_v + self.b_v
         # itilde_t = W_i x_t + b_i
@@ -259,7 +259,7 @@ class MLSTM(nn.Module):
         batch_first: Inputs and outputs (batch, T, features) instead of (T, batch, features).
         dropout: Dropout on each layer's outputs except the last's, in training.
         bidirectional: A second cell reads each sequence backwards; outputs side by side.
-        The cell's other arguments (num_heads, d_), device, dtype.
+        The cell's other arguments (num_heads, d), device, dtype.
 
     Inputs: input, hx
         input: (T, batch, input_size), (batch, T, input_size) with batch_first, (T, input_size), or a
@@ -321,7 +321,7 @@ class MLSTM(nn.Module):
 
     _cell_arguments = (
         "num_heads",
-        "d_",
+        "d",
     )
 
     def reset_parameters(self):

@@ -268,3 +268,18 @@ def test_a_constant_computes_what_its_value_written_out_computes():
         outs.append(np.asarray(layer(x)))
         assert layer.get_config().get("beta", 2.5) == 2.5
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-6, atol=1e-6)
+
+
+def test_shipped_constructor_arguments_keep_the_specs_names():
+    """A name the templates use never renames a shipped spec's constants, sizes or activation
+    arguments: they are the generated constructors' API (a helper's loop variable `d` once made
+    mLSTM's constant `d` an argument `d_`)."""
+    import yaml
+    from conftest import SHIPPED
+    for path in SHIPPED:
+        ir = eqcell.analyze(path)
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert [k.arg for k in ir.constants] == list((raw.get("constants") or {})), path.stem
+        sizes = sorted(set((raw.get("sizes") or {}).values()) - {1, "1"})
+        assert sorted(s for s in ir.sizes if s != ir.heads) == sizes, path.stem
+        assert [a.arg for a in ir.activations] == list((raw.get("activations") or {})), path.stem

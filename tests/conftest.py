@@ -34,6 +34,21 @@ def _release_compiled_code():
         sys.modules["jax"].clear_caches()
 
 
+# The specs that write PyTorch's own cells (specs/*_torch.yaml) are, on the Keras targets, the
+# classic LSTM, GRU and SimpleRNN with a second bias: in the default run tests/test_torch_target.py
+# and the golden files cover them; every other test over all shipped specs runs them with -m slow.
+PYTORCH_SPECS = ("lstm_torch", "gru_torch", "rnn_torch")
+ALWAYS_FOR_PYTORCH_SPECS = ("test_torch_target.py", "test_golden.py")
+
+
+def pytest_itemcollected(item):
+    if item.path.name in ALWAYS_FOR_PYTORCH_SPECS or "[" not in item.nodeid:
+        return
+    params = item.nodeid[item.nodeid.index("["):]
+    if any(f"[{name}" in params or f"-{name}" in params for name in PYTORCH_SPECS):
+        item.add_marker(pytest.mark.slow)
+
+
 @pytest.hookimpl(trylast=True)  # after -m and -k have deselected
 def pytest_collection_modifyitems(config, items):
     """The representative reruns on JAX and torch (tests/test_backends.py) start now, in subprocesses

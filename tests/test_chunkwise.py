@@ -259,12 +259,19 @@ CASES = [  # (timesteps, masked, go_backwards, chunk_size, heads, initial)
     pytest.param(17, True, True, 5, 2, True, id="T17-chunk5-masked-backwards-initial"),
     pytest.param(9, True, False, 1, 1, False, id="T9-chunk1-one-head"),
     pytest.param(6, False, True, 32, 2, True, id="T6-chunk-beyond-T"),
-    pytest.param(37, True, False, 16, 2, True, id="T37-chunk16-four-sub-chunks-masked-initial"),
 ]
 
 
-@pytest.mark.parametrize("spec", SPECS)
-@pytest.mark.parametrize(("timesteps", "masked", "backwards", "chunk", "heads", "initial"), CASES)
+# a chunk of four sub-chunks (the secondary chunking of a decay per row or column): those cells in
+# the default run, the others with -m slow
+SUB_CHUNKS = pytest.param(37, True, False, 16, 2, True, id="T37-chunk16-four-sub-chunks-masked-initial")
+PER_FEATURE_DECAY = {"gla", "rows_decay_heads", "columns_decay"}
+
+
+@pytest.mark.parametrize(("spec", "timesteps", "masked", "backwards", "chunk", "heads", "initial"), [
+    *(pytest.param(spec, *case.values, id=f"{case.id}-{spec}") for case in CASES for spec in SPECS),
+    *(pytest.param(spec, *SUB_CHUNKS.values, id=f"{SUB_CHUNKS.id}-{spec}",
+                   marks=() if spec in PER_FEATURE_DECAY else pytest.mark.slow) for spec in SPECS)])
 def test_parallel_path_equals_loop(spec, timesteps, masked, backwards, chunk, heads, initial):
     (want, want_grads), (got, got_grads) = run_both(spec, timesteps, masked, backwards, chunk, heads, initial)
     for i, (a, b) in enumerate(zip(got, want)):

@@ -183,7 +183,7 @@ EXAMPLES = int(os.environ.get("EQCELL_FUZZ_EXAMPLES", "1000"))
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(text=mutated_spec(), target=st.sampled_from(["keras", "tf-keras"]))
+@given(text=mutated_spec(), target=st.sampled_from(["keras", "tf-keras", "torch"]))
 def test_mutated_specs_never_crash(text, target):
     check_spec_text(text, target)
 
@@ -191,7 +191,7 @@ def test_mutated_specs_never_crash(text, target):
 def test_every_base_spec_generates():
     """The fuzzer starts from valid specs: a mutation is what makes one fail."""
     for text in BASES:
-        for target in ("keras", "tf-keras"):
+        for target in ("keras", "tf-keras", "torch"):
             assert check_spec_text(text, target) == 0, run("check", str(SPEC))[2]
 
 
@@ -205,7 +205,7 @@ FOUND_CRASHES = {
 }
 
 
-@pytest.mark.parametrize("target", ["keras", "tf-keras"])
+@pytest.mark.parametrize("target", ["keras", "tf-keras", "torch"])
 @pytest.mark.parametrize("case", sorted(FOUND_CRASHES))
 def test_found_crashes_generate(case, target):
     assert check_spec_text(FOUND_CRASHES[case], target) == 0

@@ -92,8 +92,14 @@ def run(model, inputs):
     return [t.numpy() for t in outputs], [g.numpy() for g in tape.gradient(loss, model.trainable_weights)]
 
 
+# one cell of each kind of path in the default run (a vector scan, max-plus stabiliser and scalar
+# decay, a decay per row, the delta rule, a scan of every entry); the others with -m slow
+DEFAULT = {"mingru", "mlstm", "gla", "deltanet", "mamba_ssm", "left_delta_rule_heads"}
+
+
 @pytest.mark.parametrize("backwards", [False, True], ids=["forwards", "backwards"])
-@pytest.mark.parametrize("name", SPECS + sorted(MORE))
+@pytest.mark.parametrize("name", [name if name in DEFAULT else pytest.param(name, marks=pytest.mark.slow)
+                                  for name in SPECS + sorted(MORE)])
 def test_parallel_path_equals_loop(name, backwards):
     results = []
     for parallel in (False, True):

@@ -281,7 +281,7 @@ def test_stdin_that_is_not_utf8_is_a_spec_error():
 
 # --- other backends, each in its own process -------------------------------------------------
 
-@pytest.mark.parametrize("backend, spec", [("jax", "qrnn"), ("torch", "slstm")])
+@pytest.mark.parametrize("backend, spec", [pytest.param("jax", "qrnn", marks=pytest.mark.slow), ("torch", "slstm")])
 def test_other_backends_in_a_subprocess(backend, spec):
     pytest.importorskip(backend)
     import subprocess

@@ -101,6 +101,7 @@ class Context(NamedTuple):
     uses_flat_matmul: bool                          # project_inputs or the scan multiplies whole sequences
     first_state_is_output_shaped: bool              # Keras's JAX loop can output the first state at a masked step
     heads: str                                      # the number of heads' argument, or ""
+    matrix_entries: str = ""                        # the largest chunked matrix state's entries per head, in the layer
 
 
 def templates_dir() -> Path:
@@ -307,7 +308,18 @@ def build_context(ir: CellIR, dialect: Dialect) -> Context:
                                      for d in (p.start, p.stop, *(p.view or ()))),
         uses_flat_matmul=dialect.sequence_matmul != dialect.matmul and _multiplies_sequences(ir),
         first_state_is_output_shaped=ir.states[0].size == ir.output_size,
+        matrix_entries=_matrix_entries(ir, layer_scope),
     )
+
+
+def _matrix_entries(ir: CellIR, scope) -> str:
+    """The entries of each head's matrix, for the largest matrix state the parallel path chunks."""
+    chunked = [i.state for i in ir.scan or () if isinstance(i, ChunkedState)]
+    def factor(d):
+        code = Dim.of(d).code(scope)
+        return f"({code})" if " " in code else code
+    sizes = [" * ".join(factor(d) for d in s.matrix) for s in chunked if s.matrix]
+    return "max(" + ", ".join(sizes) + ")" if len(sizes) > 1 else (sizes[0] if sizes else "")
 
 
 def _output_local(ir: CellIR) -> str:

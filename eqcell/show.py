@@ -62,7 +62,9 @@ def describe(ir: CellIR, latex: bool = False, units: int = 32, input_dim: int = 
     lines.append(f"input-only part (project_inputs; {when}): " + ", ".join(_spec_terms(ir, ir.projected)))
     lines.append(f"path: {ir.scan_reason}")
     if ir.scan:
-        lines.append("  (the layer's parallel_scan='auto' loops instead on JAX's CPU backend, where the loop is faster)")
+        chunked = any(type(item).__name__ == "ChunkedState" for item in ir.scan)
+        lines.append("  (the layer's parallel_scan='auto' loops instead on JAX's CPU backend, where the loop is faster"
+                     + (", unless each head's matrix state has 1024 entries or more)" if chunked else ")"))
     if ir.square_input:
         lines.append("note: the input is combined element-wise with the state: input_dim must equal units")
     return "\n".join(lines)

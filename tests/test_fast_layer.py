@@ -221,6 +221,8 @@ def test_parallel_scan_auto_picks_the_measured_faster_path(spec):
         import jax
         on_jax_cpu = jax.default_backend() == "cpu"
     assert module._scan_pays("auto") is (not on_jax_cpu)
+    assert module._scan_pays("auto", 16 * 16) is (not on_jax_cpu)   # small matrices loop on JAX's CPU
+    assert module._scan_pays("auto", 64 * 64) is True                # large ones are chunked everywhere
     assert module._scan_pays(True) is True and module._scan_pays(False) is False
     with pytest.raises(ValueError, match="parallel_scan"):
         layer_cls(4, parallel_scan="yes", **size_args(spec))

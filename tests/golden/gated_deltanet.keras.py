@@ -188,17 +188,19 @@ def _chunkwise_delta(log_decay, strength, rows, columns, initial, queries, keep,
     return results, final if left else ops.swapaxes(final, -1, -2)
 
 
-def _scan_pays(parallel_scan):
+def _scan_pays(parallel_scan, matrix_entries=0):
     """Whether the layer scans: `parallel_scan` True or False decides; "auto" scans except on
-    JAX's CPU backend, where XLA runs the rematerialized step loop several times faster than any
-    scan measured (associative or blocked), in training and in inference."""
+    JAX's CPU backend, where XLA runs the rematerialized step loop faster than any scan of vector
+    states measured (associative or blocked) and than the chunkwise form of small matrices; a
+    matrix state of at least 1024 entries per head is chunked there too (benchmarks/bench_parallel.py,
+    T = 256 to 4096: 64 x 64 matrices 0.34x to 0.95x of the loop, 16 x 16 ones 0.75x to 1.86x)."""
     if parallel_scan != "auto":
         return bool(parallel_scan)
     if keras.backend.backend() != "jax":
         return True
     import jax
 
-    return jax.default_backend() != "cpu"
+    return jax.default_backend() != "cpu" or matrix_entries >= 1024
 
 
 @keras.saving.register_keras_serializable(package="eqcell")
@@ -438,7 +440,8 @@ class GatedDeltaNet(keras.layers.RNN):
     storing its intermediates.
     Path: S_t is the delta rule S_{t-1} (I - b_t k_t k_t^T), decayed (one number a step) plus an outer product with the same key, read only as S_t q_t: chunkwise-parallel form (WY representation) (each known before its state).
     `parallel_scan="auto"` (the default) takes the scan except on JAX's CPU backend, where XLA's
-    step loop is faster; `True` always scans, `False` always loops.
+    step loop is faster unless each head's matrix state has 1024 entries or more;
+    `True` always scans, `False` always loops.
     `chunk_size`: the steps of one chunk of the chunkwise form (default 64, measured
     fastest for this kind of state on CPU); any size gives the same numbers up to rounding.
     """
@@ -497,7 +500,7 @@ class GatedDeltaNet(keras.layers.RNN):
             mask = mask[0]
         if training and 0.0 < cell.dropout < 1.0:
             sequences = sequences * ops.expand_dims(cell.get_dropout_mask(sequences[:, 0, :]), axis=1)
-        if _scan_pays(self.parallel_scan):
+        if _scan_pays(self.parallel_scan, cell.units * cell.key_units):
             return self._scan(cell.project_inputs(sequences), initial_state, mask)
         # Project all steps at once when that does not widen what the loop reads: with few input
         # features, the loop is cheaper reading x_t and projecting it per step (measured on CPU).

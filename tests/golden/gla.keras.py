@@ -258,17 +258,19 @@ def _decayed_within(cumulative, decay_axis, outgoing, contracted, query):
     return ops.reshape(within, (batch, chunks, size, within.shape[-1]))
 
 
-def _scan_pays(parallel_scan):
+def _scan_pays(parallel_scan, matrix_entries=0):
     """Whether the layer scans: `parallel_scan` True or False decides; "auto" scans except on
-    JAX's CPU backend, where XLA runs the rematerialized step loop several times faster than any
-    scan measured (associative or blocked), in training and in inference."""
+    JAX's CPU backend, where XLA runs the rematerialized step loop faster than any scan of vector
+    states measured (associative or blocked) and than the chunkwise form of small matrices; a
+    matrix state of at least 1024 entries per head is chunked there too (benchmarks/bench_parallel.py,
+    T = 256 to 4096: 64 x 64 matrices 0.34x to 0.95x of the loop, 16 x 16 ones 0.75x to 1.86x)."""
     if parallel_scan != "auto":
         return bool(parallel_scan)
     if keras.backend.backend() != "jax":
         return True
     import jax
 
-    return jax.default_backend() != "cpu"
+    return jax.default_backend() != "cpu" or matrix_entries >= 1024
 
 
 @keras.saving.register_keras_serializable(package="eqcell")
@@ -496,7 +498,8 @@ class GLA(keras.layers.RNN):
     storing its intermediates.
     Path: S_t is S_{t-1} decayed (one per row a step) plus an outer product, read only as q_t^T S_t: chunkwise-parallel form (each known before its state).
     `parallel_scan="auto"` (the default) takes the scan except on JAX's CPU backend, where XLA's
-    step loop is faster; `True` always scans, `False` always loops.
+    step loop is faster unless each head's matrix state has 1024 entries or more;
+    `True` always scans, `False` always loops.
     `chunk_size`: the steps of one chunk of the chunkwise form (default 16, measured
     fastest for this kind of state on CPU); any size gives the same numbers up to rounding.
     """
@@ -554,7 +557,7 @@ class GLA(keras.layers.RNN):
             mask = mask[0]
         if training and 0.0 < cell.dropout < 1.0:
             sequences = sequences * ops.expand_dims(cell.get_dropout_mask(sequences[:, 0, :]), axis=1)
-        if _scan_pays(self.parallel_scan):
+        if _scan_pays(self.parallel_scan, (cell.key_units // cell.num_heads) * (cell.units // cell.num_heads)):
             return self._scan(cell.project_inputs(sequences), initial_state, mask)
         # Project all steps at once when that does not widen what the loop reads: with few input
         # features, the loop is cheaper reading x_t and projecting it per step (measured on CPU).

@@ -124,17 +124,19 @@ def _scan(decay, drive, initial, algebra):
     return ops.reshape(ops.reshape(states, (-1, chunks * size, features))[:, :steps], shape)
 
 
-def _scan_pays(parallel_scan):
+def _scan_pays(parallel_scan, matrix_entries=0):
     """Whether the layer scans: `parallel_scan` True or False decides; "auto" scans except on
-    JAX's CPU backend, where XLA runs the rematerialized step loop several times faster than any
-    scan measured (associative or blocked), in training and in inference."""
+    JAX's CPU backend, where XLA runs the rematerialized step loop faster than any scan of vector
+    states measured (associative or blocked) and than the chunkwise form of small matrices; a
+    matrix state of at least 1024 entries per head is chunked there too (benchmarks/bench_parallel.py,
+    T = 256 to 4096: 64 x 64 matrices 0.34x to 0.95x of the loop, 16 x 16 ones 0.75x to 1.86x)."""
     if parallel_scan != "auto":
         return bool(parallel_scan)
     if keras.backend.backend() != "jax":
         return True
     import jax
 
-    return jax.default_backend() != "cpu"
+    return jax.default_backend() != "cpu" or matrix_entries >= 1024
 
 
 @keras.saving.register_keras_serializable(package="eqcell")
@@ -335,7 +337,8 @@ class MinGRU(keras.layers.RNN):
     storing its intermediates.
     Path: h_t is h_{t-1} times a decay plus a drive: parallel scan (each known before its state).
     `parallel_scan="auto"` (the default) takes the scan except on JAX's CPU backend, where XLA's
-    step loop is faster; `True` always scans, `False` always loops.
+    step loop is faster;
+    `True` always scans, `False` always loops.
     """
 
     def __init__(

@@ -122,6 +122,18 @@ equations: |
   S_t = g_t S_{t-1} + k_t v_t^T
   o_t = S_t^T q_t
 """,
+    # 1 - sigmoid(g) as the decay: its log is logsigmoid(-g), finite where 1 - sigmoid(g) rounds to 0
+    "one_minus_sigmoid_decay": """eqcell: 2
+name: OneMinusCell
+sizes: {q: key_units, k: key_units, g: 1}
+equations: |
+  q_t = W_q x_t
+  k_t = W_k x_t
+  v_t = W_v x_t
+  g_t = W_g x_t + b_g
+  S_t = (1 - sigmoid(g_t)) S_{t-1} + v_t k_t^T
+  o_t = S_t q_t
+""",
 }
 SHIPPED = ["mlstm", "gla", "rwkv4", "deltanet", "gated_deltanet", "mamba_ssm"]
 SPECS = SHIPPED + sorted(CELLS)
@@ -210,6 +222,8 @@ def test_the_linear_cells_take_the_parallel_path():
     assert kinds["deltanet"] == kinds["gated_deltanet"] == {"ChunkedState"}
     assert kinds["mamba_ssm"] == kinds["entry_decay_heads"] == kinds["both_axes_two_drives"] == {"LinearState"}
     assert kinds["previous_state_readout"] == {"LinearState"}
+    one_minus = next(i for i in eqcell.analyze(spec_of("one_minus_sigmoid_decay")).scan if isinstance(i, ChunkedState))
+    assert str(one_minus.log_decay).startswith("logsigmoid(-"), one_minus.log_decay   # never log(1 - sigmoid(g))
     assert kinds["transposed_readout_heads"] == {"ChunkedState"}
     rules = {name: [(i.strength is not None, i.left) for i in eqcell.analyze(spec_of(name)).scan
                     if isinstance(i, ChunkedState)] for name in SPECS}

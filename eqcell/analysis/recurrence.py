@@ -464,7 +464,8 @@ def _max_plus(expr: sympy.Expr, s: sympy.Symbol):
 
 def log_of(expr: sympy.Expr) -> sympy.Expr:
     """log(expr) written without a log where the expression allows: log(exp(a)) = a,
-    log(sigmoid(a)^p) = p * logsigmoid(a), log(a * b) = log(a) + log(b)."""
+    log(sigmoid(a)^p) = p * logsigmoid(a), log(1 - sigmoid(a)) = logsigmoid(-a),
+    log(a * b) = log(a) + log(b)."""
     if nodes.function_name(expr) == "exp":
         return expr.args[0]
     if isinstance(expr, sympy.Pow):
@@ -473,6 +474,12 @@ def log_of(expr: sympy.Expr) -> sympy.Expr:
         return nodes.add(*[log_of(f) for f in expr.args])
     if nodes.function_name(expr) == "sigmoid":
         return nodes.call("logsigmoid", expr.args[0])
+    if isinstance(expr, sympy.Add) and len(expr.args) == 2 and sympy.Integer(1) in expr.args:
+        other = next(a for a in expr.args if a != 1)   # 1 - sigmoid(a) = sigmoid(-a)
+        if (isinstance(other, sympy.Mul) and len(other.args) == 2 and sympy.Integer(-1) in other.args):
+            inner = next(a for a in other.args if a != -1)
+            if nodes.function_name(inner) == "sigmoid":
+                return nodes.call("logsigmoid", nodes.mul(sympy.Integer(-1), inner.args[0]))
     return nodes.call("log", expr)
 
 

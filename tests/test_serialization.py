@@ -496,6 +496,7 @@ def test_generated_module_file_reloads_in_fresh_process(from_generated_files, ta
     _check_reloaded(report, expected, f"{target}-{model}{suffix}")
 
 
+@pytest.mark.slow   # one fresh process, about 17 s; the generated-file reload above stays in the default run
 @pytest.mark.parametrize("model", MODELS + [f"learned_{m}" for m in MODELS])
 @pytest.mark.parametrize("target,suffix", FILES, ids=["keras", "tf-keras"])
 def test_eqcell_load_cell_reloads_in_fresh_process(from_eqcell_load, target, suffix, model):

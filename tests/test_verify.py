@@ -281,7 +281,8 @@ def test_stdin_that_is_not_utf8_is_a_spec_error():
 
 # --- other backends, each in its own process -------------------------------------------------
 
-@pytest.mark.parametrize("backend, spec", [pytest.param("jax", "qrnn", marks=pytest.mark.slow), ("torch", "slstm")])
+@pytest.mark.slow   # a fresh process per backend; the representative reruns cover JAX and torch in the default run
+@pytest.mark.parametrize("backend, spec", [("jax", "qrnn"), ("torch", "slstm")])
 def test_other_backends_in_a_subprocess(backend, spec):
     pytest.importorskip(backend)
     import subprocess

@@ -80,6 +80,7 @@ def test_full_flag_is_the_article():
     assert (args.n, args.epochs) == (51200, 3)
 
 
+@pytest.mark.slow   # a fresh process importing TensorFlow (about 10 s); CI runs it
 def test_runs_as_a_script_from_elsewhere(tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run([sys.executable, str(EXAMPLES / "slstm.py"), "--n", "512", "--epochs", "3"],

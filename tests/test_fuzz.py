@@ -178,7 +178,7 @@ def check_spec_text(text: str, target: str = "keras") -> int:
     return code
 
 
-EXAMPLES = int(os.environ.get("EQCELL_FUZZ_EXAMPLES", "400"))   # the default run; -m slow adds 2000 more
+EXAMPLES = int(os.environ.get("EQCELL_FUZZ_EXAMPLES", "250"))   # the default run; -m slow adds 2000 more
 
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,

@@ -1,7 +1,7 @@
 """`eqcell show`: the cell as eqcell understands it, for a human."""
 from __future__ import annotations
 
-from .ir import CellIR
+from .ir import CellIR, ChunkedState
 from .printing.latex import LatexPrinter, latex_name
 
 
@@ -62,7 +62,7 @@ def describe(ir: CellIR, latex: bool = False, units: int = 32, input_dim: int = 
     lines.append(f"input-only part (project_inputs; {when}): " + ", ".join(_spec_terms(ir, ir.projected)))
     lines.append(f"path: {ir.scan_reason}")
     if ir.scan:
-        chunked = any(type(item).__name__ == "ChunkedState" for item in ir.scan)
+        chunked = any(isinstance(item, ChunkedState) for item in ir.scan)
         lines.append("  (the layer's parallel_scan='auto' loops instead on JAX's CPU backend, where the loop is faster"
                      + (", unless each head's matrix state has 1024 entries or more)" if chunked else ")"))
     if ir.square_input:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sympy
 
-from ..ir import CellIR, InitSlice, Operand, Param, Product, Weight
+from ..ir import CellIR, Operand, Param, Product
 
 _KERNELS = {"kernel": "weight_ih", "recurrent_kernel": "weight_hh"}
 
@@ -41,8 +41,7 @@ def for_torch(ir: CellIR) -> CellIR:
             per_row = len(w.members) // w.rows
             for row in range(w.rows):
                 weights.append(w._replace(name=rows[w.name, row], shape=w.shape[1:], rows=0,
-                                          members=w.members[row * per_row:(row + 1) * per_row],
-                                          slices=tuple(InitSlice(*s) for s in w.slices)))
+                                          members=w.members[row * per_row:(row + 1) * per_row]))
         else:
             weights.append(w._replace(name=kernels.get(w.name, w.name)))
     params = tuple(_param(p, kernels, rows) for p in ir.params)

@@ -3,6 +3,7 @@
     python benchmarks/bench_parallel.py                                   # TensorFlow, then JAX
     python benchmarks/bench_parallel.py --backend jax --cells gla --steps 256,2048
     python benchmarks/bench_parallel.py --chunks 16,32,64 --steps 2048   # the chunk size's default
+    python benchmarks/bench_parallel.py --backend pytorch                 # the torch target (nn.Module)
 
 For each shipped cell (GLA, mLSTM, DeltaNet, minGRU, RG-LRU; --cells may add gated_deltanet, rwkv4), heads (1 and 4 where the cell has heads) and
 T (256, 1024, 2048, 4096), two contenders, the same generated layer with the same weights:
@@ -16,6 +17,9 @@ in the same model, at (batch, input, units) = (8, 64, 64), key size = units:
 
 Training step: `model.train_on_batch(x, y)` (forward, backward, SGD update; one compiled function);
 inference: `model.predict_on_batch(x)`. The first call of each (tracing, compiling) is not timed.
+`--backend pytorch` times the torch target's layer (eqcell.load_layer(SPEC, target="torch"),
+batch_first, parallel_scan False / True) followed by nn.Linear(units, 1) the same way, in eager
+PyTorch: forward, mean squared error, backward, torch.optim.SGD step; inference under no_grad.
 Before timing, the two contenders' outputs are compared (they must agree to float32 rounding).
 
 Timing: process CPU time, single-threaded, the process pinned to one CPU. The repeats run
@@ -54,6 +58,9 @@ XLA_SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_thr
 def _set_threads(backend: str) -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
+    if backend == "pytorch":
+        import torch
+        torch.set_num_threads(1)
     if backend == "tensorflow":
         import tensorflow as tf
         tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -74,7 +81,51 @@ def _layer(cell: str, heads: int, parallel: bool, chunk: int | None):
     return layer(UNITS, **args)
 
 
+class _TorchModel:
+    """The torch target's layer and a Linear head, with the two calls the worker times."""
+
+    def __init__(self, cell, heads, parallel, chunk, seed):
+        import numpy as np
+        import torch
+
+        import eqcell
+        ir = eqcell.analyze(cell)
+        args = {size: UNITS for size in ir.sizes if size != ir.heads}
+        if ir.heads:
+            args[ir.heads] = heads
+        if chunk and parallel and ir.scan is not None and any(type(i).__name__ == "ChunkedState" for i in ir.scan):
+            args["chunk_size"] = chunk
+        width = UNITS if ir.square_input else INPUT
+        self.layer = eqcell.load_layer(cell, target="torch")(width, UNITS, batch_first=True, parallel_scan=parallel,
+                                                              **args)
+        self.head = torch.nn.Linear(UNITS, 1)
+        rng = np.random.default_rng(seed)
+        with torch.no_grad():
+            for p in [*self.layer.parameters(), *self.head.parameters()]:
+                p.copy_(torch.from_numpy(rng.standard_normal(tuple(p.shape)).astype("float32")
+                                         * (0.3 if p.dim() > 1 else 0.1)))
+        self.optimizer = torch.optim.SGD([*self.layer.parameters(), *self.head.parameters()], lr=1e-4)
+
+    def _forward(self, x):
+        import torch
+        return self.head(self.layer(torch.as_tensor(x))[0])
+
+    def predict_on_batch(self, x):
+        import torch
+        with torch.no_grad():
+            return self._forward(x).numpy()
+
+    def train_on_batch(self, x, y):
+        import torch
+        self.optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(self._forward(x), torch.as_tensor(y))
+        loss.backward()
+        self.optimizer.step()
+
+
 def _model(cell, heads, steps, parallel, chunk, seed=0):
+    if os.environ.get("EQCELL_BENCH_TARGET") == "torch":
+        return _TorchModel(cell, heads, parallel, chunk, seed)
     import keras
     import numpy as np
     model = keras.Sequential([keras.Input((steps, INPUT)), _layer(cell, heads, parallel, chunk),
@@ -156,6 +207,8 @@ def memory_worker(backend, cell, heads, steps, parallel, chunk, out_path):
 
 def backend_env(backend: str) -> dict:
     env = dict(os.environ, KERAS_BACKEND=backend, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    if backend == "pytorch":  # the torch target: no Keras at all
+        env.update(KERAS_BACKEND="torch", EQCELL_BENCH_TARGET="torch")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if backend == "jax":
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + XLA_SINGLE_THREAD).strip()

@@ -147,10 +147,12 @@ BACKENDS = ("tensorflow", "jax", "torch")
                    "cell; CLASS defaults to the spec's class name). Its weights must carry the generated "
                    "cell's fused names and shapes (`eqcell show SPEC`: e.g. kernel = [W_f | W_c], "
                    "(input_dim, 2 * units)); verify fills them by that layout. A layer class of the spec's "
-                   "layer name in the same module is verified too.")
-@click.option("--target", type=click.Choice(["keras", "tf-keras"]), default="keras", show_default=True,
-              help="keras: keras.layers.RNN on the current KERAS_BACKEND; tf-keras: tf_keras.layers.RNN. "
-                   "(The torch target is checked against the keras target by tests/test_torch_target.py.)")
+                   "layer name in the same module is verified too. With --target torch: an nn.Module whose "
+                   "parameters carry the torch target's names and shapes (weight_ih (out, in), ...).")
+@click.option("--target", type=click.Choice(["keras", "tf-keras", "torch"]), default="keras", show_default=True,
+              help="keras: keras.layers.RNN on the current KERAS_BACKEND; tf-keras: tf_keras.layers.RNN; "
+                   "torch: the nn.Module cell and its nn.LSTM-like layer (num_layers, bidirectional, packed "
+                   "sequences), in PyTorch itself.")
 @click.option("--backend", "backends", default=None, metavar="LIST",
               help="Comma-separated Keras backends (tensorflow,jax,torch) or `all` (every one installed), "
                    "each verified in its own process with KERAS_BACKEND set (keras target). Default: the "
@@ -165,7 +167,9 @@ def verify(spec, module, target, backends, seed):
     with masks with gaps, go_backwards, initial states, the last output only, float32; and the
     layer's gradients against RNN(cell)'s and against finite differences of the equations.
     Random weights differ per parameter. The cell runs in float64 on TensorFlow, in float32 on
-    JAX and torch (Keras computes float64 matmuls in float32 there). Exit 0 when everything
+    JAX and torch (Keras computes float64 matmuls in float32 there). With --target torch: the
+    nn.Module cell (batched and unbatched) and its layer in nn.LSTM's layouts (two layers,
+    bidirectional, packed sequences, hx), each path (step loop, parallel), float64. Exit 0 when everything
     agrees, 1 when something differs (naming the check, the output or state, the step and the
     error), 2 for a spec or usage error.
     """
@@ -187,6 +191,8 @@ def verify(spec, module, target, backends, seed):
         if unknown or not chosen:
             raise click.UsageError(f"--backend: unknown backend {', '.join(unknown) or repr(backends)}; "
                                    f"choose from {', '.join(BACKENDS)}")
+        if target == "torch":
+            raise click.UsageError("--backend: the torch target runs on PyTorch itself, not on a Keras backend")
         if target == "tf-keras" and chosen != ["tensorflow"]:
             raise click.UsageError("--backend: the tf-keras target runs on TensorFlow only")
         from .verify import verify_backends

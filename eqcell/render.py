@@ -179,7 +179,7 @@ def render(ir: CellIR, target: str = "keras") -> str:
     if target == "torch":
         from .render_torch import torch_context
         context, extra = torch_context(ir)
-        text = _template(target).render(c=context, t=extra, target=target)
+        text = _template(target).render(c=context, t=extra, o=DIALECTS[target].ops, target=target)
     else:
         text = _template(target).render(c=build_context(ir, DIALECTS[target]), o=DIALECTS[target].ops, target=target)
     try:

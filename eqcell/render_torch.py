@@ -48,7 +48,7 @@ class TorchContext(NamedTuple):
     symbol_layout: tuple[str, ...]
     uses_truncated_normal: bool
     states: tuple[str, ...]       # the spec's state names, in the state tuple's order
-    state_sizes: tuple[str, ...]  # each as code in the layer (`self.hidden_size`)
+    state_sizes: tuple[str, ...]  # each as code in the layer, read from its first cell (which has the heads)
     output_size: str              # in the layer
     cell_arguments: tuple[str, ...]   # the cell's constructor arguments the layer passes on
     reference: str                # a parameter always present: its dtype and device are the cell's
@@ -68,7 +68,8 @@ def torch_context(ir: CellIR) -> tuple[Context, TorchContext]:
         symbol_layout=_head_layout(renamed, scope) if renamed.heads else _symbol_layout(renamed, scope),
         uses_truncated_normal=any(_initializers(w) & TRUNCATED for w in renamed.weights),
         states=tuple(s.name for s in renamed.states),
-        state_sizes=tuple(Dim.of(s.size).code(layer_scope) for s in renamed.states),
+        state_sizes=tuple(Dim.of(s.size).code({**size_scope(renamed, "cell", TORCH.units), "input_dim": "cell.input_size"})
+                          for s in renamed.states),
         output_size=layer_scope[renamed.output_size] if renamed.output_size in layer_scope else renamed.output_size,
         cell_arguments=((renamed.heads,) if renamed.heads else ()) + tuple(a.arg for a in renamed.activations)
         + tuple(k.arg for k in renamed.constants),

@@ -42,7 +42,8 @@ class Dialect(NamedTuple):
 
 _COMMON = {"identity": "{}", "layer_norm": "_layer_norm({}, {}, {})"}
 
-# what templates/parallel.py.j2 calls, each with the same arguments on every target
+# what templates/parallel.py.j2 calls, each with the same arguments on every target; besides,
+# `as_tensor` (a numpy mask as a tensor on a given device) where a target needs it
 _PARALLEL_OPS = ("associative_scan", "cast", "concatenate", "cumsum", "einsum", "exp", "expand_dims", "eye", "flip",
                  "matmul", "maximum", "ones", "pad", "reshape", "shape", "solve_triangular", "stack", "sum",
                  "swapaxes", "transpose", "unstack", "where", "zeros", "zeros_like")
@@ -75,7 +76,7 @@ KERAS = Dialect(
         "Eye": "ops.eye({0}, dtype={owner}.compute_dtype)",
         "Norm": "ops.norm({0}, axis=-1, keepdims=True)"}),
     reshape="ops.reshape({}, {})", shape="({})", heads_matmul="_heads_matmul({}, {})",
-    ops=MappingProxyType({name: f"ops.{name}" for name in _PARALLEL_OPS}))
+    ops=MappingProxyType({**{name: f"ops.{name}" for name in _PARALLEL_OPS}, "as_tensor": ""}))
 
 TF_KERAS = Dialect(
     target="tf-keras", template="tf_keras.py.j2", lib="tf_keras",
@@ -109,7 +110,7 @@ TF_KERAS = Dialect(
         **{name: f"tf.{name}" for name in _PARALLEL_OPS},
         "associative_scan": "",  # none in TensorFlow: the blocked scan, and the loop for an unknown length
         "concatenate": "tf.concat", "flip": "_flip", "shape": "_shape", "solve_triangular": "tf.linalg.triangular_solve",
-        "sum": "tf.reduce_sum", "swapaxes": "tf.experimental.numpy.swapaxes"}))
+        "sum": "tf.reduce_sum", "swapaxes": "tf.experimental.numpy.swapaxes", "as_tensor": ""}))
 
 TORCH = Dialect(
     target="torch", template="torch.py.j2", lib="torch",
@@ -126,7 +127,7 @@ TORCH = Dialect(
                            "learned": "{weight}.to(dtype).expand({shape})",
                            "number": "torch.full({shape}, {value}, dtype={dtype}, device=device)"}),
     state_shape="(batch_size, {size})", state_dtype="dtype",
-    single_state_bare=True, is_nested="isinstance(states, (list, tuple))", scan=False,
+    single_state_bare=True, is_nested="isinstance(states, (list, tuple))", scan=True,
     tensor=MappingProxyType({
         "MatrixVector": 'torch.einsum("...ij,...j->...i", {0}, {1})',
         "VectorMatrix": 'torch.einsum("...i,...ij->...j", {0}, {1})',
@@ -139,7 +140,14 @@ TORCH = Dialect(
         "Eye": "torch.eye({0}, dtype={owner}.weight_ih.dtype, device={owner}.weight_ih.device)",
         "Norm": "torch.linalg.vector_norm({0}, dim=-1, keepdim=True)"}),
     reshape="torch.reshape({}, {})", shape="({})", heads_matmul="_heads_matmul({}, {})",
-    ops=MappingProxyType({}), use_bias="bias", state_list="({})", split_count="torch.chunk({}, {}, dim=-1)",
+    ops=MappingProxyType({
+        **{name: f"torch.{name}" for name in _PARALLEL_OPS},
+        "associative_scan": "",  # none public in PyTorch: the blocked scan
+        "cast": "", "flip": "",  # the layer's own `_scan` (templates/torch.py.j2) needs neither
+        "as_tensor": "torch.as_tensor", "concatenate": "torch.cat", "expand_dims": "torch.unsqueeze",
+        "pad": "_pad", "shape": "_shape", "solve_triangular": "_solve_triangular", "transpose": "torch.permute",
+        "unstack": "torch.unbind"}),
+    use_bias="bias", state_list="({})", split_count="torch.chunk({}, {}, dim=-1)",
     fused_matmul=MappingProxyType({"bias": "F.linear({}, {}, {})", "add": "torch.addmm({}, {}, {}.t())"}),
     hoist_biases=True, units="hidden_size", input_dim="self.input_size")
 

@@ -58,7 +58,11 @@ class VerifyError(Exception):
 
 
 def _sigmoid(v):
-    return 0.5 * (1.0 + np.tanh(0.5 * v))  # exact and overflow-free
+    """Overflow-free and accurate relative to the result (0.5 * (1 + tanh(v / 2)) is exactly 0 from
+    v = -40, where sigmoid(v)^(1/16), GLA's decay, is 0.08)."""
+    v = np.asarray(v, dtype=np.float64)
+    small = np.exp(-np.abs(v))  # <= 1
+    return np.where(v >= 0, 1.0 / (1.0 + small), small / (1.0 + small))
 
 
 def _softplus(v):
@@ -108,6 +112,13 @@ ACTIVATIONS: dict[str, dict[str, Callable]] = {
     "tf-keras": {**_COMMON_ACTIVATIONS,
                  "hard_sigmoid": _hard_sigmoid_keras2,
                  "leaky_relu": lambda v: np.where(v >= 0, v, 0.2 * v)},
+    # the torch target's `_ACTIVATIONS` (templates/torch.py.j2): Keras's names, torch's functions
+    "torch": {**_COMMON_ACTIVATIONS,
+              "hard_sigmoid": _hard_sigmoid_keras3,
+              "hard_silu": lambda v: v * _hard_sigmoid_keras3(v),
+              "hard_swish": lambda v: v * _hard_sigmoid_keras3(v),
+              "log_sigmoid": lambda v: -_softplus(-v),
+              "hard_tanh": lambda v: np.clip(v, -1.0, 1.0)},
 }
 
 # the spec language's element-wise functions, as each target's generated code calls them
@@ -121,6 +132,7 @@ _SPEC_FUNCTIONS = {
 SPEC_FUNCTIONS: dict[str, dict[str, Callable]] = {
     "keras": {**_SPEC_FUNCTIONS, "hard_sigmoid": _hard_sigmoid_keras3},
     "tf-keras": {**_SPEC_FUNCTIONS, "hard_sigmoid": _hard_sigmoid_keras2},
+    "torch": {**_SPEC_FUNCTIONS, "hard_sigmoid": _hard_sigmoid_keras3},   # F.hardsigmoid
 }
 
 
@@ -748,16 +760,8 @@ class Subject:
     module: object
 
 
-def load_subject(spec, ir: CellIR, target: str, module_arg: str | None) -> Subject:
-    """The generated module of `spec`, or the cell class named by `--module PATH[:CLASS]` (CLASS
-    defaults to the spec's class name, else the module's only cell-like class); a class named
-    like the spec's layer that subclasses the target's `RNN` comes with it."""
-    if module_arg is None:
-        from .api import load, load_layer
-
-        cell = load(spec, target)
-        layer = load_layer(spec, target)
-        return Subject(cell, layer, "generated", True, sys.modules[cell.__module__])
+def import_module_arg(module_arg: str):
+    """The module of `--module PATH[:CLASS]`, imported under a name of its own: (module, path, CLASS or "")."""
     path_text, colon, class_name = module_arg.rpartition(":")
     if not (colon and path_text and class_name.isidentifier()):  # no CLASS (or a Windows drive)
         path_text, class_name = module_arg, ""
@@ -773,7 +777,21 @@ def load_subject(spec, ir: CellIR, target: str, module_arg: str | None) -> Subje
     except Exception as err:
         del sys.modules[name]
         raise VerifyError(f"--module {module_arg}: importing {path} failed: {type(err).__name__}: {err}") from None
-    classes = {k: v for k, v in vars(module).items() if isinstance(v, type) and v.__module__ == name}
+    return module, path, class_name
+
+
+def load_subject(spec, ir: CellIR, target: str, module_arg: str | None) -> Subject:
+    """The generated module of `spec`, or the cell class named by `--module PATH[:CLASS]` (CLASS
+    defaults to the spec's class name, else the module's only cell-like class); a class named
+    like the spec's layer that subclasses the target's `RNN` comes with it."""
+    if module_arg is None:
+        from .api import load, load_layer
+
+        cell = load(spec, target)
+        layer = load_layer(spec, target)
+        return Subject(cell, layer, "generated", True, sys.modules[cell.__module__])
+    module, path, class_name = import_module_arg(module_arg)
+    classes = {k: v for k, v in vars(module).items() if isinstance(v, type) and v.__module__ == module.__name__}
     if class_name:
         cell = getattr(module, class_name, None)
         if not isinstance(cell, type):
@@ -1336,6 +1354,10 @@ def verify(spec, *, module: str | None = None, target: str = "keras", seed: int 
 
     start = time.perf_counter()
     ir = analyze(spec)
+    if target == "torch":
+        from .verify_torch import TorchRun, load_torch_subject
+
+        return TorchRun(ir, load_torch_subject(spec, ir, module), seed, echo).run(start)
     subject = load_subject(spec, ir, target, module)
     return _Run(spec, ir, subject, target, seed, echo).run(start)
 

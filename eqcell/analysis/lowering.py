@@ -307,7 +307,7 @@ def _weights_and_params(spec, structure, roles, shapes, fusion: Fusion, override
         role = roles.role[n]
         # a vector, or a matrix used element-wise; with heads, one per head
         shape = tuple(Dim.of(size) for size in _head_shape(heads, shapes.param[n]))
-        weights.append(Weight(n, n, "vector", shape, (n,), "", "ones" if role == "gain" else "zeros",
+        weights.append(Weight(n, n, "vector", shape, (n,), "", overrides.get(n, "ones" if role == "gain" else "zeros"),
                               (), False, 0))
         params[n] = Param(n, "gain" if role == "gain" else "vector", _head_shape(heads, shapes.param[n]), n, None,
                           Dim(()), shape[-1], overrides.get(n))

@@ -48,9 +48,13 @@ def for_torch(ir: CellIR) -> CellIR:
     # no recurrent dropout (PyTorch's cells have none): the products read the state itself
     unmasked = ({sympy.Symbol(ir.recurrent_dropout.masked): sympy.Symbol(ir.recurrent_dropout.prev)}
                 if ir.recurrent_dropout else {})
-    steps = tuple(step._replace(operands=tuple(_operand(op, kernels, rows, unmasked) for op in step.operands))
-                  if isinstance(step, Product) else step for step in ir.steps)
-    return ir._replace(weights=tuple(weights), params=params, steps=steps, recurrent_dropout=None)
+
+    def renamed(items):
+        return tuple(item._replace(operands=tuple(_operand(op, kernels, rows, unmasked) for op in item.operands))
+                     if isinstance(item, Product) else item for item in items)
+
+    return ir._replace(weights=tuple(weights), params=params, steps=renamed(ir.steps),
+                       scan=None if ir.scan is None else renamed(ir.scan), recurrent_dropout=None)
 
 
 def _param(p: Param, kernels, rows) -> Param:

@@ -240,10 +240,12 @@ def _decayed_within(cumulative, decay_axis, outgoing, contracted, query):
     # r: the log decay at the end of the part before each one (0 before the first)
     start = ops.concatenate([ops.zeros_like(cumulative_parts[:, :, :1, -1:]), cumulative_parts[:, :, :-1, -1:]], axis=2)
     earlier = np.arange(size)[None, :] < np.arange(0, size, part_size)[:, None]  # (part_count, C): j before the part
-    to_start = ops.exp(ops.where(np.reshape(earlier, (part_count, size, 1)), start - ops.expand_dims(cumulative, 2), float("-inf")))
+    earlier = np.reshape(earlier, (part_count, size, 1))
+    to_start = ops.exp(ops.where(earlier, start - ops.expand_dims(cumulative, 2), float("-inf")))
     from_start = ops.exp(cumulative_parts - start)  # exp(L_i - r), (batch, chunks, part_count, part_size, f)
     gaps = ops.expand_dims(cumulative_parts, 4) - ops.expand_dims(cumulative_parts, 3)  # (.., i, j, f)
-    same_part = ops.exp(ops.where(np.tril(np.ones((part_size, part_size), dtype=bool))[..., None], gaps, float("-inf")))
+    lower = np.tril(np.ones((part_size, part_size), dtype=bool))[..., None]
+    same_part = ops.exp(ops.where(lower, gaps, float("-inf")))
     queries, keys, values = by_part(query), by_part(contracted), by_part(outgoing)
     if decay_axis == "in":
         earlier_scores = ops.einsum("bnpif,bnpjf->bnpij", queries * from_start, ops.expand_dims(contracted, 2) * to_start)

@@ -91,7 +91,7 @@ class IndRNNCell(keras.layers.Layer, DropoutRNNCell):
         use_bias=True,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
-        u_initializer="zeros",
+        u_initializer="ones",
         kernel_regularizer=None,
         bias_regularizer=None,
         u_regularizer=None,

@@ -55,7 +55,7 @@ class IndRNNCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
         use_bias=True,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
-        u_initializer="zeros",
+        u_initializer="ones",
         kernel_regularizer=None,
         bias_regularizer=None,
         u_regularizer=None,

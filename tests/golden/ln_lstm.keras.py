@@ -195,7 +195,7 @@ class LNLSTMCell(keras.layers.Layer, DropoutRNNCell):
         ln1_bias_initializer="zeros",
         ln2_gain_initializer="ones",
         ln2_bias_initializer="zeros",
-        b_f_initializer="zeros",
+        b_f_initializer="ones",
         ln3_gain_initializer="ones",
         ln3_bias_initializer="zeros",
         ln4_gain_initializer="ones",

@@ -329,9 +329,10 @@ class LSTM(nn.Module):
         if hx is None:
             first = [cell.initial_state(batch, dtype=sequences.dtype, device=sequences.device) for cell in self.cells]
             return tuple(torch.stack([f[i] for f in first]) for i in range(2))
+        cell = self.cells[0]  # the state sizes
         if not batched:
             hx = tuple(h.unsqueeze(1) for h in hx)
-        for h, name, size in zip(hx, ['h', 'c'], (self.hidden_size, self.hidden_size,)):
+        for h, name, size in zip(hx, ['h', 'c'], (cell.hidden_size, cell.hidden_size,)):
             if tuple(h.shape) != (self.num_layers * directions, batch, size):
                 raise RuntimeError(f"Expected hidden state {name} of size {(self.num_layers * directions, batch, size)}, got {tuple(h.shape)}")
         return hx
@@ -340,6 +341,8 @@ class LSTM(nn.Module):
     def _run(cell, sequences, state, lengths, reverse):
         """One direction of one layer over (batch, T, features); with `lengths`, each sequence
         stops at its own length (its state is then kept, its outputs are zeros)."""
+        if lengths is not None:
+            sequences = _padding_filled(sequences, lengths)
         if reverse:
             sequences = _reversed(sequences, lengths)
         # each value split into its steps once (unbind): a slice per step would cost its backward a
@@ -385,5 +388,15 @@ def _reversed(sequences, lengths):
         return sequences.flip(1)
     steps = torch.arange(sequences.shape[1], device=sequences.device)
     index = torch.where(steps < lengths.unsqueeze(1), lengths.unsqueeze(1) - 1 - steps, steps)
+    index = index.reshape(index.shape + (1,) * (sequences.dim() - 2)).expand_as(sequences)
+    return sequences.gather(1, index)
+
+
+def _padding_filled(sequences, lengths):
+    """Each sequence (batch, T, ...) with its last step repeated over its padding. The steps past a
+    sequence's length are computed and discarded; computed from the padding's zeros, a cell that
+    normalises a vector would make NaNs there, whose gradients (0 * NaN) reach every parameter."""
+    steps = torch.arange(sequences.shape[1], device=sequences.device)
+    index = torch.minimum(steps, (lengths - 1).unsqueeze(1))
     index = index.reshape(index.shape + (1,) * (sequences.dim() - 2)).expand_as(sequences)
     return sequences.gather(1, index)

@@ -203,7 +203,7 @@ class MambaSSMCell(keras.layers.Layer, DropoutRNNCell):
         kernel_initializer="glorot_uniform",
         b_delta_initializer="zeros",
         A_initializer="zeros",
-        D_initializer="zeros",
+        D_initializer="ones",
         kernel_regularizer=None,
         b_delta_regularizer=None,
         A_regularizer=None,

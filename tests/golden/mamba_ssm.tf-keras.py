@@ -158,7 +158,7 @@ class MambaSSMCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
         kernel_initializer="glorot_uniform",
         b_delta_initializer="zeros",
         A_initializer="zeros",
-        D_initializer="zeros",
+        D_initializer="ones",
         kernel_regularizer=None,
         b_delta_regularizer=None,
         A_regularizer=None,

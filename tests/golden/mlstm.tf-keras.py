@@ -223,10 +223,12 @@ def _decayed_within(cumulative, decay_axis, outgoing, contracted, query):
     # r: the log decay at the end of the part before each one (0 before the first)
     start = tf.concat([tf.zeros_like(cumulative_parts[:, :, :1, -1:]), cumulative_parts[:, :, :-1, -1:]], axis=2)
     earlier = np.arange(size)[None, :] < np.arange(0, size, part_size)[:, None]  # (part_count, C): j before the part
-    to_start = tf.exp(tf.where(np.reshape(earlier, (part_count, size, 1)), start - tf.expand_dims(cumulative, 2), float("-inf")))
+    earlier = np.reshape(earlier, (part_count, size, 1))
+    to_start = tf.exp(tf.where(earlier, start - tf.expand_dims(cumulative, 2), float("-inf")))
     from_start = tf.exp(cumulative_parts - start)  # exp(L_i - r), (batch, chunks, part_count, part_size, f)
     gaps = tf.expand_dims(cumulative_parts, 4) - tf.expand_dims(cumulative_parts, 3)  # (.., i, j, f)
-    same_part = tf.exp(tf.where(np.tril(np.ones((part_size, part_size), dtype=bool))[..., None], gaps, float("-inf")))
+    lower = np.tril(np.ones((part_size, part_size), dtype=bool))[..., None]
+    same_part = tf.exp(tf.where(lower, gaps, float("-inf")))
     queries, keys, values = by_part(query), by_part(contracted), by_part(outgoing)
     if decay_axis == "in":
         earlier_scores = tf.einsum("bnpif,bnpjf->bnpij", queries * from_start, tf.expand_dims(contracted, 2) * to_start)

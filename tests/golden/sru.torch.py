@@ -314,16 +314,19 @@ class SRU(nn.Module):
         if hx is None:
             first = [cell.initial_state(batch, dtype=sequences.dtype, device=sequences.device) for cell in self.cells]
             return torch.stack(first)
+        cell = self.cells[0]  # the state sizes
         if not batched:
             hx = hx.unsqueeze(1)
-        if tuple(hx.shape) != (self.num_layers * directions, batch, self.hidden_size):
-            raise RuntimeError(f"Expected hidden size {(self.num_layers * directions, batch, self.hidden_size)}, got {tuple(hx.shape)}")
+        if tuple(hx.shape) != (self.num_layers * directions, batch, cell.hidden_size):
+            raise RuntimeError(f"Expected hidden size {(self.num_layers * directions, batch, cell.hidden_size)}, got {tuple(hx.shape)}")
         return hx
 
     @staticmethod
     def _run(cell, sequences, state, lengths, reverse):
         """One direction of one layer over (batch, T, features); with `lengths`, each sequence
         stops at its own length (its state is then kept, its outputs are zeros)."""
+        if lengths is not None:
+            sequences = _padding_filled(sequences, lengths)
         if reverse:
             sequences = _reversed(sequences, lengths)
         # each value split into its steps once (unbind): a slice per step would cost its backward a
@@ -367,5 +370,15 @@ def _reversed(sequences, lengths):
         return sequences.flip(1)
     steps = torch.arange(sequences.shape[1], device=sequences.device)
     index = torch.where(steps < lengths.unsqueeze(1), lengths.unsqueeze(1) - 1 - steps, steps)
+    index = index.reshape(index.shape + (1,) * (sequences.dim() - 2)).expand_as(sequences)
+    return sequences.gather(1, index)
+
+
+def _padding_filled(sequences, lengths):
+    """Each sequence (batch, T, ...) with its last step repeated over its padding. The steps past a
+    sequence's length are computed and discarded; computed from the padding's zeros, a cell that
+    normalises a vector would make NaNs there, whose gradients (0 * NaN) reach every parameter."""
+    steps = torch.arange(sequences.shape[1], device=sequences.device)
+    index = torch.minimum(steps, (lengths - 1).unsqueeze(1))
     index = index.reshape(index.shape + (1,) * (sequences.dim() - 2)).expand_as(sequences)
     return sequences.gather(1, index)

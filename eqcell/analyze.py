@@ -143,6 +143,8 @@ def _digest(spec: Spec, lowered: Lowered) -> str:
     }
     if spec.heads:
         content["heads"] = [spec.heads.arg.value, spec.heads.default.value]
+    if spec.default_initializer:  # only when present, as the constants
+        content["default_initializer"] = spec.default_initializer.value
     if spec.constants:  # only when present: a spec without them keeps the hash it had
         content["constants"] = [[k.value, v.value] for k, v in spec.constants]
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:12]

@@ -97,6 +97,7 @@ class Context(NamedTuple):
     initial_states: tuple[str, ...]
     symbol_layout: tuple[str, ...]
     uses_layer_norm: bool
+    uses_rnn_uniform: bool                          # an initializer is "pytorch_rnn_uniform" (`_get_initializer`)
     uses_input_dim_in_layout: bool
     uses_flat_matmul: bool                          # project_inputs or the scan multiplies whole sequences
     first_state_is_output_shaped: bool              # Keras's JAX loop can output the first state at a masked step
@@ -303,6 +304,7 @@ def build_context(ir: CellIR, dialect: Dialect) -> Context:
                              for s in ir.states),
         symbol_layout=_symbol_layout(ir, scope),
         uses_layer_norm=ir.uses_layer_norm,
+        uses_rnn_uniform=any(RNN_UNIFORM in _initializer_names(w) for w in ir.weights),
         uses_input_dim_in_layout=any(s.size == "input_dim" for s in ir.states) or any(
                                      "input_dim" in d.text() for p in ir.params
                                      for d in (p.start, p.stop, *(p.view or ()))),
@@ -607,13 +609,22 @@ def _weight_code(w: Weight, scope, dialect: Dialect) -> WeightCode:
         pieces = []
         for s in w.slices:
             width = s.stop.plus(Dim(tuple((-c, n) for c, n in s.start.terms)))
-            make = f'{dialect.lib}.initializers.get("{s.initializer}")' if s.initializer else init
+            make = (f'{dialect.lib}.initializers.get("{s.initializer}")' if s.initializer not in (None, RNN_UNIFORM)
+                    else f'_get_initializer("{s.initializer}", self.{dialect.units})' if s.initializer else init)
             pieces.append(f"        {make}(({lead}{width.code(scope)},), *args, **kwargs),")
         concat = dialect.concat.format("[\n" + "\n".join(pieces) + "\n    ]")
         function = (f"def {w.name}_initializer(_, *args, **kwargs):", *f"    return {concat}".split("\n"))
         init = f"{w.name}_initializer"
     return WeightCode(w.name, shape, init, function, f"self.{w.arg}_regularizer", f"self.{w.arg}_constraint",
                       w.optional)
+
+
+RNN_UNIFORM = "pytorch_rnn_uniform"   # eqcell's own initializer name (spec.EQCELL_INITIALIZERS)
+
+
+def _initializer_names(w: Weight) -> set[str]:
+    """Every initializer a weight draws from: its own, and its slices' where the spec names them."""
+    return {w.default_initializer} | {s.initializer for s in w.slices if s.initializer}
 
 
 def _initial_state(state, weights, scope, dialect: Dialect) -> str:

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from .analysis.torch_names import for_torch
 from .ir import CellIR, Dim, Weight
-from .render import Context, build_context, size_scope
+from .render import Context, _initializer_names, build_context, size_scope
 from .targets import TORCH
 
 # Keras initializer names (the spec's `initializers:`) -> torch.nn.init, same distribution where
@@ -31,6 +31,8 @@ INITIALIZERS = {
     "random_normal": "nn.init.normal_({}, std=0.05)",
     "random_uniform": "nn.init.uniform_({}, -0.05, 0.05)",
     "truncated_normal": "nn.init.trunc_normal_({}, std=0.05, a=-0.1, b=0.1)",
+    # eqcell's own: PyTorch's recurrent layers' default (nn.LSTM.reset_parameters)
+    "pytorch_rnn_uniform": "nn.init.uniform_({0}, -1 / math.sqrt(self.hidden_size), 1 / math.sqrt(self.hidden_size))",
 }
 TRUNCATED = frozenset({"glorot_normal", "he_normal", "lecun_normal", "variance_scaling"})
 
@@ -47,6 +49,7 @@ class TorchContext(NamedTuple):
     parameters: tuple[TorchParameter, ...]
     symbol_layout: tuple[str, ...]
     uses_truncated_normal: bool
+    uses_math: bool               # reset_parameters or the parallel path calls `math`
     states: tuple[str, ...]       # the spec's state names, in the state tuple's order
     state_sizes: tuple[str, ...]  # each as code in the layer, read from its first cell (which has the heads)
     output_size: str              # in the layer
@@ -66,7 +69,9 @@ def torch_context(ir: CellIR) -> tuple[Context, TorchContext]:
     return context, TorchContext(
         parameters=parameters,
         symbol_layout=_head_layout(renamed, scope) if renamed.heads else _symbol_layout(renamed, scope),
-        uses_truncated_normal=any(_initializers(w) & TRUNCATED for w in renamed.weights),
+        uses_truncated_normal=any(_initializer_names(w) & TRUNCATED for w in renamed.weights),
+        uses_math=bool(context.scan_lines) or any(_initializer_names(w) & (TRUNCATED | {"pytorch_rnn_uniform"})
+                                                  for w in renamed.weights),
         states=tuple(s.name for s in renamed.states),
         state_sizes=tuple(Dim.of(s.size).code({**size_scope(renamed, "cell", TORCH.units), "input_dim": "cell.input_size"})
                           for s in renamed.states),
@@ -95,8 +100,6 @@ def _without_keras_weights(lines: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _initializers(w: Weight) -> set[str]:
-    return {w.default_initializer} | {s.initializer for s in w.slices if s.initializer}
 
 
 def _oriented(w: Weight, dims: list[str]) -> list[str]:

@@ -19,7 +19,8 @@ from .errors import NOT_YET, Span, SpecError, describe_char, did_you_mean, not_y
 MAX_BYTES = 1 << 20
 FORMAT_VERSIONS = (1, 2)  # 2 is current; 1 is still read and means the same
 KEYS = ("eqcell", "name", "layer", "description", "input", "output", "states", "equations",
-        "activations", "initializers", "layout", "initial_state", "sizes", "constants", "heads", "vectors")
+        "activations", "initializers", "default_initializer", "layout", "initial_state", "sizes", "constants",
+        "heads", "vectors")
 KEYS_NOT_YET: tuple[str, ...] = ()  # keys of format 2 this version does not read yet
 # What YAML's reader refuses (and what a double-quoted escape can still smuggle into a value):
 # control characters other than tab and line ends, surrogates and the noncharacters U+FFFE/U+FFFF.
@@ -34,6 +35,11 @@ KERAS_INITIALIZERS = frozenset({
     "zeros", "ones", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
     "lecun_uniform", "lecun_normal", "orthogonal", "random_normal", "random_uniform",
     "truncated_normal", "identity", "variance_scaling"})
+# eqcell's own initializer names, which every target's generated code defines
+EQCELL_INITIALIZERS = frozenset({
+    "pytorch_rnn_uniform",   # U(-1/sqrt(units), 1/sqrt(units)): PyTorch's recurrent layers' default
+})
+INITIALIZERS = KERAS_INITIALIZERS | EQCELL_INITIALIZERS
 
 
 def shipped_specs_dir() -> Path:
@@ -101,6 +107,7 @@ class Spec(NamedTuple):
     constants: tuple[tuple[Located, Located], ...] = ()   # name -> its default, a number
     heads: "Heads | None" = None                          # the equations describe one head of several
     row_vectors: bool = False                             # `vectors: row`: the paper's vectors are rows (x_t W)
+    default_initializer: Located | None = None            # replaces the defaults by role for every parameter
 
 
 class Heads(NamedTuple):
@@ -383,12 +390,15 @@ def _build(file: str, text: str) -> Spec:
         return tuple(out)
 
     initializers = name_map("initializers", "an `initializers` key", "an initializer", value_is_name=False)
-    for _, value in initializers:
+    default_initializer = (scalar(fields["default_initializer"][1], "`default_initializer`", (str, int, float))
+                           if "default_initializer" in fields else None)
+    for value in [v for _, v in initializers] + ([default_initializer] if default_initializer else []):
         if not isinstance(value.value, str):
             raise SpecError("an initializer must be a name such as 'zeros' or 'ones'", value.span)
-        if value.value not in KERAS_INITIALIZERS:
-            raise SpecError(f"unknown Keras initializer {value.value!r}", value.span,
-                            did_you_mean(value.value, KERAS_INITIALIZERS) or "e.g. zeros, ones, glorot_uniform")
+        if value.value not in INITIALIZERS:
+            raise SpecError(f"unknown initializer {value.value!r}", value.span,
+                            did_you_mean(value.value, INITIALIZERS)
+                            or "e.g. zeros, ones, glorot_uniform (Keras's names), or pytorch_rnn_uniform")
     initial_state = tuple((key, _initial_value(value))
                           for key, value in name_map("initial_state", "an `initial_state` key", "an initial state",
                                                      value_is_name=False))
@@ -434,7 +444,7 @@ def _build(file: str, text: str) -> Spec:
 
     return Spec(file, version, name, layer, description, input_, output, states, equations,
                 span_of(eq_node.start_mark), tuple(activations), initializers, tuple(layout),
-                initial_state, sizes, text, tuple(constants), heads, row_vectors)
+                initial_state, sizes, text, tuple(constants), heads, row_vectors, default_initializer)
 
 
 def _heads(field, scalar, identifier, mapping, fail) -> Heads:

@@ -36,9 +36,10 @@ def _release_compiled_code():
 
 # The specs that write PyTorch's own cells (specs/*_torch.yaml) are, on the Keras targets, the
 # classic LSTM, GRU and SimpleRNN with a second bias: in the default run tests/test_torch_target.py
-# and the golden files cover them; every other test over all shipped specs runs them with -m slow.
+# the golden files, the initializers and verify --target torch cover them; every other test over all
+# shipped specs runs them with -m slow.
 PYTORCH_SPECS = ("lstm_torch", "gru_torch", "rnn_torch")
-ALWAYS_FOR_PYTORCH_SPECS = ("test_torch_target.py", "test_golden.py")
+ALWAYS_FOR_PYTORCH_SPECS = ("test_torch_target.py", "test_golden.py", "test_initializers.py", "test_verify_torch.py")
 
 
 def pytest_itemcollected(item):

@@ -254,13 +254,14 @@ def _weights_and_params(spec, structure, roles, shapes, fusion: Fusion, override
     head axis (`view`, then `axes` to the paper's orientation)."""
     heads = Heads(spec.heads is not None)
     H = Dim(((1, "h"),))
+    chosen = spec.default_initializer.value if spec.default_initializer else None  # else by role
     weights: list[Weight] = []
     params: dict[str, Param] = {}
     for f in fusion.weights:
         cols, width = _columns(shapes, f.members, heads)
         col_dim = shapes.param[f.members[0]][1]
         on_input = f.operand in (sympy.Symbol(structure.input), nodes.prev(structure.input))
-        default = "glorot_uniform" if f.name == "kernel" or on_input else "orthogonal"
+        default = chosen or ("glorot_uniform" if f.name == "kernel" or on_input else "orthogonal")
         view = axes = None
         if not heads.on:
             shape = (Dim.of(col_dim), width)
@@ -293,11 +294,11 @@ def _weights_and_params(spec, structure, roles, shapes, fusion: Fusion, override
                                     "initialize the whole bias with the bias_initializer argument")
                 weights.append(Weight(generated(f.bias_weight), weight_arg(f.bias_weight), "bias",
                                       (Dim(((len(with_bias), ""),)), total),
-                                      tuple(b for g in with_bias for b in g.biases), "", "zeros", (), True,
+                                      tuple(b for g in with_bias for b in g.biases), "", chosen or "zeros", (), True,
                                       len(with_bias), view))
             else:
                 weights.append(Weight(generated(f.bias_weight), weight_arg(f.bias_weight), "bias", (total,), f.biases, "",
-                                      "zeros", _init_slices(f.biases, cols, overrides), True, 0, view))
+                                      chosen or "zeros", _init_slices(f.biases, cols, overrides), True, 0, view))
         for b, (a, c) in zip(f.biases, cols):
             params[b] = Param(b, "bias", _head_shape(heads, shapes.param[b]), generated(f.bias_weight),
                               row if fusion.stacked else None, a, c, overrides.get(b), view)
@@ -307,8 +308,9 @@ def _weights_and_params(spec, structure, roles, shapes, fusion: Fusion, override
         role = roles.role[n]
         # a vector, or a matrix used element-wise; with heads, one per head
         shape = tuple(Dim.of(size) for size in _head_shape(heads, shapes.param[n]))
-        weights.append(Weight(n, n, "vector", shape, (n,), "", overrides.get(n, "ones" if role == "gain" else "zeros"),
-                              (), False, 0))
+        # a layer norm's own gain and bias (not written in the spec) keep ones and zeros
+        by_role = "ones" if role == "gain" else (chosen if chosen and role != "layer_norm_bias" else "zeros")
+        weights.append(Weight(n, n, "vector", shape, (n,), "", overrides.get(n, by_role), (), False, 0))
         params[n] = Param(n, "gain" if role == "gain" else "vector", _head_shape(heads, shapes.param[n]), n, None,
                           Dim(()), shape[-1], overrides.get(n))
     for s in structure.states:

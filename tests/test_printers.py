@@ -72,3 +72,20 @@ def test_plain_printer_writes_the_spec_syntax():
     plain = PlainPrinter(["h", "c"], "x")
     e = nodes.call("tanh", nodes.add(nodes.matmul(S("W"), S("x")), nodes.matmul(S("U"), nodes.prev("h"))))
     assert plain.doprint(e) == "tanh(W x_t + U h_{t-1})"
+
+
+def test_torch_prints_a_gate_mixing_two_values_as_lerp():
+    from eqcell.targets import TORCH
+    torch_printer = CodePrinter(TORCH, "self", {"tanh": "activation"}, constants={"beta"})
+    one_minus = lambda v: nodes.add(sympy.Integer(1), nodes.neg(v))  # noqa: E731
+    gru = nodes.add(nodes.mul(S("z"), S("h_tm1")), nodes.mul(one_minus(S("z")), nodes.call("tanh", S("n"))))
+    assert torch_printer.doprint(gru) == "torch.lerp(self.activation(n), h_tm1, z)"
+    assert keras_printer.doprint(gru) == "z*h_tm1 + (1 - z)*self.activation(n)"   # keras has no lerp
+    mingru = nodes.add(nodes.mul(one_minus(S("z")), S("h_tm1")), nodes.mul(S("z"), S("htilde")))
+    assert torch_printer.doprint(mingru) == "torch.lerp(h_tm1, htilde, z)"
+    # not a mix of two tensors: a number or a constant on one side, a third term, another weight
+    for expr in (nodes.add(nodes.mul(one_minus(S("z")), sympy.Integer(2)), nodes.mul(S("z"), S("h"))),
+                 nodes.add(nodes.mul(one_minus(S("z")), S("beta")), nodes.mul(S("z"), S("h"))),
+                 nodes.add(nodes.mul(one_minus(S("z")), S("a")), nodes.mul(S("z"), S("h")), S("b")),
+                 nodes.add(nodes.mul(one_minus(S("z")), S("a")), nodes.mul(S("f"), S("h")))):
+        assert "lerp" not in torch_printer.doprint(expr), expr

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import sympy
 from sympy.printing.precedence import PRECEDENCE
 
 from .. import nodes
@@ -51,6 +52,15 @@ class CodePrinter(EqPrinter):
             right = f"({right})"
         return f"{left}**{right}"
 
+    def _print_Add(self, expr):
+        """`(1 - a)*b + a*c` (a gate mixing two values, as GRU's and minGRU's updates) as the dialect's
+        `lerp(b, c, a)` where it has one: one fused operation, and one autograd node, for four."""
+        mix = _interpolation(expr, self.constants) if self.dialect.lerp else None
+        if mix is None:
+            return super()._print_Add(expr)
+        weight, start, end = mix
+        return self.dialect.lerp.format(self._print(start), self._print(end), self._print(weight))
+
     def _print_Attribute(self, expr):
         return f"{self.owner}.{expr.name}"
 
@@ -83,3 +93,26 @@ class CodePrinter(EqPrinter):
         if name not in self._functions:
             raise PrinterError(f"{type(self).__name__} has no function {name!r}")
         return self._functions[name].format(*(self._print(a) for a in expr.args))
+
+
+def _interpolation(expr, constants) -> tuple | None:
+    """(a, b, c) when `expr` is (1 - a)*b + a*c, b and c tensors (not numbers or constants); else None."""
+    if len(expr.args) != 2:
+        return None
+    for first, second in (expr.args, expr.args[::-1]):
+        factors, others = sympy.Mul.make_args(first), sympy.Mul.make_args(second)
+        for factor in factors:
+            if not factor.is_Add:
+                continue
+            weight = 1 - factor
+            if weight.is_Number or weight.is_Mul or weight.is_Add or weight not in others:
+                continue
+            start = sympy.Mul(*(f for f in factors if f is not factor))
+            end = sympy.Mul(*(f for f in others if f is not weight))
+            if all(_is_tensor(v, constants) for v in (start, end)):
+                return weight, start, end
+    return None
+
+
+def _is_tensor(value, constants) -> bool:
+    return any(not (isinstance(s, sympy.Symbol) and s.name in constants) for s in value.free_symbols)

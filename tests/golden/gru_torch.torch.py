@@ -116,7 +116,7 @@ class TorchGRUCell(nn.Module):
         # n_t = tanh(W_in x_t + b_in + r_t*(W_hn h_{t-1} + b_hn))
         n_ = torch.tanh(x_in + r*h_hn)
         # h_t = (1 - z_t)*n_t + z_t*h_{t-1}
-        h = (1 - z)*n_ + z*h_tm1
+        h = torch.lerp(n_, h_tm1, z)
         return h, h
 
     def initial_state(self, batch_size, dtype=None, device=None):

@@ -154,7 +154,7 @@ class MGUCell(nn.Module):
         # htilde_t = tanh(W_h x_t + U_h(f_t*h_{t-1}) + b_h)
         htilde = self.activation(x_h + u_h_h)
         # h_t = (1 - f_t)*h_{t-1} + f_t*htilde_t
-        h = (1 - f)*h_tm1 + f*htilde
+        h = torch.lerp(h_tm1, htilde, f)
         return h, h
 
     def initial_state(self, batch_size, dtype=None, device=None):

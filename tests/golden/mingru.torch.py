@@ -215,7 +215,7 @@ class MinGRUCell(nn.Module):
         h_tm1 = states[0] if isinstance(states, (list, tuple)) else states  # h_{t-1}
 
         # h_t = (1 - z_t)*h_{t-1} + z_t*htilde_t
-        h = (1 - z)*h_tm1 + z*htilde
+        h = torch.lerp(h_tm1, htilde, z)
         return h, h
 
     def initial_state(self, batch_size, dtype=None, device=None):

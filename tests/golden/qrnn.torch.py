@@ -222,7 +222,7 @@ class QRNNCell(nn.Module):
         c_tm1 = states[0] if isinstance(states, (list, tuple)) else states  # c_{t-1}
 
         # c_t = f_t*c_{t-1} + (1 - f_t)*z_t
-        c = f*c_tm1 + (1 - f)*z
+        c = torch.lerp(z, c_tm1, f)
         # h_t = o_t*c_t
         h = o*c
         return h, c

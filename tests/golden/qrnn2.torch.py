@@ -234,7 +234,7 @@ class QRNN2Cell(nn.Module):
         # o_t = sigmoid(W_o1 x_{t-1} + W_o2 x_t + b_o)
         o = self.recurrent_activation(z_o)
         # c_t = f_t*c_{t-1} + (1 - f_t)*z_t
-        c = f*c_tm1 + (1 - f)*z
+        c = torch.lerp(z, c_tm1, f)
         # h_t = o_t*c_t
         h = o*c
         return h, (c, inputs)

@@ -209,13 +209,13 @@ class RWKV4TimeMixCell(nn.Module):
         a_tm1, b_tm1, p_tm1, x_tm1 = states  # a_{t-1}, b_{t-1}, p_{t-1}, x_{t-1}
 
         # w_r_kernel = [W_r]
-        w_r_r = F.linear(self.mu_r*inputs + (1 - self.mu_r)*x_tm1, self.w_r_kernel)
+        w_r_r = F.linear(torch.lerp(x_tm1, inputs, self.mu_r), self.w_r_kernel)
 
         # w_k_kernel = [W_k]
-        w_k_k = F.linear(self.mu_k*inputs + (1 - self.mu_k)*x_tm1, self.w_k_kernel)
+        w_k_k = F.linear(torch.lerp(x_tm1, inputs, self.mu_k), self.w_k_kernel)
 
         # w_v_kernel = [W_v]
-        w_v_v = F.linear(self.mu_v*inputs + (1 - self.mu_v)*x_tm1, self.w_v_kernel)
+        w_v_v = F.linear(torch.lerp(x_tm1, inputs, self.mu_v), self.w_v_kernel)
 
         # r_t = W_r(mu_r*x_t + (1 - mu_r)*x_{t-1})
         r = w_r_r
@@ -472,11 +472,11 @@ class RWKV4TimeMix(nn.Module):
         inputs = _linear_scan(0, inputs, x_tm1, keep, frame)
         x_tm1 = _shifted(inputs, x_tm1)  # x_{t-1}, every step
         # w_r_kernel = [W_r]
-        w_r_r = F.linear(cell.mu_r*inputs + (1 - cell.mu_r)*x_tm1, cell.w_r_kernel)
+        w_r_r = F.linear(torch.lerp(x_tm1, inputs, cell.mu_r), cell.w_r_kernel)
         # w_k_kernel = [W_k]
-        w_k_k = F.linear(cell.mu_k*inputs + (1 - cell.mu_k)*x_tm1, cell.w_k_kernel)
+        w_k_k = F.linear(torch.lerp(x_tm1, inputs, cell.mu_k), cell.w_k_kernel)
         # w_v_kernel = [W_v]
-        w_v_v = F.linear(cell.mu_v*inputs + (1 - cell.mu_v)*x_tm1, cell.w_v_kernel)
+        w_v_v = F.linear(torch.lerp(x_tm1, inputs, cell.mu_v), cell.w_v_kernel)
         # r_t = W_r(mu_r*x_t + (1 - mu_r)*x_{t-1})
         r = w_r_r
         # k_t = W_k(mu_k*x_t + (1 - mu_k)*x_{t-1})

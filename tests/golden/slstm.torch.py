@@ -137,7 +137,7 @@ class SLSTMCell(nn.Module):
         # f_t = sigmoid(W_f x_t + R_f h_{t-1} + b_f)
         f = self.recurrent_activation(z_f)
         # c_t = f_t*c_{t-1} + (1 - f_t)*tanh(W_c x_t + R_c h_{t-1} + b_c)
-        c = f*c_tm1 + (1 - f)*self.activation(z_c)
+        c = torch.lerp(self.activation(z_c), c_tm1, f)
         # h_t = tanh(c_t)
         h = self.activation(c)
         return h, (h, c)

@@ -141,11 +141,11 @@ class SRUCell(nn.Module):
         # f_t = sigmoid(W_f x_t + v_f*c_{t-1} + b_f)
         f = self.recurrent_activation(x_f + self.v_f*c_tm1 + self.b_f)
         # c_t = f_t*c_{t-1} + (1 - f_t)*W x_t
-        c = f*c_tm1 + (1 - f)*x_c
+        c = torch.lerp(x_c, c_tm1, f)
         # r_t = sigmoid(W_r x_t + v_r*c_{t-1} + b_r)
         r = self.recurrent_activation(x_r + self.v_r*c_tm1 + self.b_r)
         # h_t = r_t*c_t + (1 - r_t)*x_t
-        h = r*c + (1 - r)*inputs
+        h = torch.lerp(inputs, c, r)
         return h, c
 
     def initial_state(self, batch_size, dtype=None, device=None):

@@ -141,7 +141,7 @@ class UGRNNCell(nn.Module):
         # g_t = sigmoid(W_gx x_t + W_gh h_{t-1} + b_g)
         g = self.recurrent_activation(z_g)
         # h_t = g_t*h_{t-1} + (1 - g_t)*c_t
-        h = g*h_tm1 + (1 - g)*c
+        h = torch.lerp(c, h_tm1, g)
         return h, h
 
     def initial_state(self, batch_size, dtype=None, device=None):

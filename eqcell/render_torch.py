@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .analysis.torch_names import for_torch
-from .ir import CellIR, Dim, Weight
+from .ir import CellIR, ChunkedState, Dim, LinearState, Weight
 from .render import Context, _initializer_names, build_context, size_scope
 from .targets import TORCH
 
@@ -57,6 +57,8 @@ class TorchContext(NamedTuple):
     reference: str                # a parameter always present: its dtype and device are the cell's
     input_sized: tuple[str, ...]  # states as wide as the input (x_{t-1}): every layer's input must match
     uses_numpy: bool              # a function of constants only is computed by numpy (`np.sqrt(self.d)`)
+    always_scans: bool            # "auto" takes the parallel path at any batch (a chunkwise scalar decay or delta rule)
+    scan_width: str               # otherwise: the widest scanned state's entries per example, as code in the layer
 
 
 def torch_context(ir: CellIR) -> tuple[Context, TorchContext]:
@@ -81,7 +83,18 @@ def torch_context(ir: CellIR) -> tuple[Context, TorchContext]:
         reference=next(p.name for p in parameters if not p.optional),
         input_sized=tuple(s.name for s in renamed.states if s.size == "input_dim"),
         uses_numpy=any("np." in line for line in context.project_lines + context.step_lines),
+        always_scans=any(isinstance(i, ChunkedState) and (i.decay_axis == "scalar" or i.strength is not None)
+                         for i in renamed.scan or ()),
+        scan_width=_scan_width(renamed),
     )
+
+
+def _scan_width(ir: CellIR) -> str:
+    """The entries per example of the widest state the parallel path scans (Mamba's h: units * d_state)."""
+    cell_scope = {**size_scope(ir, "cell", TORCH.units), "input_dim": "cell.input_size"}
+    widths = sorted({Dim.of(i.state.size).code(cell_scope) for i in ir.scan or ()
+                     if isinstance(i, (LinearState, ChunkedState))})
+    return widths[0] if len(widths) == 1 else f"max({', '.join(widths)})" if widths else ""
 
 
 def _without_keras_weights(lines: tuple[str, ...]) -> tuple[str, ...]:

@@ -92,13 +92,15 @@ def test_a_normalising_cell_has_finite_gradients_past_each_sequences_end():
         assert all(torch.isfinite(g).all() for g in grads), parallel
 
 
-@pytest.mark.parametrize(("steps", "scans"), [(15, False), (16, True)])
-def test_auto_scans_from_sixteen_steps(steps, scans, monkeypatch):
-    layer, width = _layer("mingru", bidirectional=False)
-    called = []
-    monkeypatch.setattr(layer, "_scan", lambda *args: called.append(True) or type(layer)._scan(layer, *args))
-    layer(torch.randn(2, steps, width, dtype=torch.float64))
-    assert bool(called) == scans
+@pytest.mark.parametrize(("spec", "batch", "steps", "scans"), [
+    ("mingru", 2, 15, False), ("mingru", 2, 16, True),          # from 16 steps
+    ("mingru", 256, 16, True), ("mingru", 257, 16, False),      # while batch * units (8) <= 2048
+    ("mamba_ssm", 64, 16, True), ("mamba_ssm", 65, 16, False),  # Mamba's state: units (8) * d_state (4) entries
+    ("mlstm", 1000, 16, True), ("deltanet", 1000, 16, True),    # chunkwise, scalar decay or delta rule: any batch
+    ("gla", 128, 16, True), ("gla", 129, 16, False)])            # a decay per feature: 2 heads x 2 x 4 entries
+def test_auto_follows_the_measured_crossover(spec, batch, steps, scans):
+    layer, width = _layer(spec, bidirectional=False)
+    assert layer._scans(layer.cells[0], torch.empty(batch, steps, width)) == scans
 
 
 def test_parallel_scan_takes_true_false_or_auto():

@@ -337,8 +337,8 @@ class GatedDeltaNet(nn.Module):
         dropout: Dropout on each layer's outputs except the last's, in training.
         bidirectional: A second cell reads each sequence backwards; outputs side by side.
         parallel_scan: True: every step at once (S_t is the delta rule S_{t-1} (I - b_t k_t k_t^T), decayed (one number a step) plus an outer product with the same key, read only as S_t q_t: chunkwise-parallel form (WY representation) (each known before its state)); False: the step loop; "auto"
-            (the default): at once from 16 steps, where it was measured faster on CPU
-            (benchmarks/bench_parallel.py --backend pytorch). The same numbers up to rounding.
+            (the default): at once from 16 steps, where it was measured faster on CPU at every batch
+            size (benchmarks/bench_parallel.py --backend pytorch). The same numbers up to rounding.
         chunk_size: The steps of one chunk of the chunkwise form (default 64, measured fastest for
             this kind of state on CPU); any size gives the same numbers up to rounding.
         The cell's other arguments (none), device, dtype.
@@ -469,7 +469,7 @@ class GatedDeltaNet(nn.Module):
             sequences = _padding_filled(sequences, lengths)
         if reverse:
             sequences = _reversed(sequences, lengths)
-        if self.parallel_scan is True or (self.parallel_scan == "auto" and sequences.shape[1] >= 16):
+        if self._scans(cell, sequences):
             outputs, state = self._scan(cell, cell.project_inputs(sequences), state, lengths)
             return (_reversed(outputs, lengths) if reverse else outputs), state
         # each value split into its steps once (unbind): a slice per step would cost its backward a
@@ -486,6 +486,12 @@ class GatedDeltaNet(nn.Module):
             state = new_state
         outputs = torch.stack(outputs, dim=1)
         return (_reversed(outputs, lengths) if reverse else outputs), state
+
+    def _scans(self, cell, sequences):
+        """Whether this run takes the parallel path (see `parallel_scan`)."""
+        if self.parallel_scan != "auto":
+            return bool(self.parallel_scan)
+        return sequences.shape[1] >= 16
 
     def _scan(self, cell, projected, state, lengths):
         """Every step at once: vector states by scans, matrix states chunk by chunk (`_chunkwise`)."""

@@ -412,8 +412,10 @@ class GLA(nn.Module):
         dropout: Dropout on each layer's outputs except the last's, in training.
         bidirectional: A second cell reads each sequence backwards; outputs side by side.
         parallel_scan: True: every step at once (S_t is S_{t-1} decayed (one per row a step) plus an outer product, read only as q_t^T S_t: chunkwise-parallel form (each known before its state)); False: the step loop; "auto"
-            (the default): at once from 16 steps, where it was measured faster on CPU
-            (benchmarks/bench_parallel.py --backend pytorch). The same numbers up to rounding.
+            (the default): at once from 16 steps while batch * the scanned state's width is at most 2048;
+            beyond, PyTorch's CPU loop over small steps was measured faster than streaming whole
+            sequences through memory (benchmarks/bench_parallel.py --backend pytorch). The same
+            numbers up to rounding.
         chunk_size: The steps of one chunk of the chunkwise form (default 16, measured fastest for
             this kind of state on CPU); any size gives the same numbers up to rounding.
         The cell's other arguments (num_heads, tau), device, dtype.
@@ -546,7 +548,7 @@ class GLA(nn.Module):
             sequences = _padding_filled(sequences, lengths)
         if reverse:
             sequences = _reversed(sequences, lengths)
-        if self.parallel_scan is True or (self.parallel_scan == "auto" and sequences.shape[1] >= 16):
+        if self._scans(cell, sequences):
             outputs, state = self._scan(cell, cell.project_inputs(sequences), state, lengths)
             return (_reversed(outputs, lengths) if reverse else outputs), state
         # each value split into its steps once (unbind): a slice per step would cost its backward a
@@ -563,6 +565,12 @@ class GLA(nn.Module):
             state = new_state
         outputs = torch.stack(outputs, dim=1)
         return (_reversed(outputs, lengths) if reverse else outputs), state
+
+    def _scans(self, cell, sequences):
+        """Whether this run takes the parallel path (see `parallel_scan`)."""
+        if self.parallel_scan != "auto":
+            return bool(self.parallel_scan)
+        return sequences.shape[1] >= 16 and sequences.shape[0] * cell.num_heads * cell.key_units // cell.num_heads * cell.hidden_size // cell.num_heads <= 2048
 
     def _scan(self, cell, projected, state, lengths):
         """Every step at once: vector states by scans, matrix states chunk by chunk (`_chunkwise`)."""

@@ -311,8 +311,10 @@ class RWKV4TimeMix(nn.Module):
         dropout: Dropout on each layer's outputs except the last's, in training.
         bidirectional: A second cell reads each sequence backwards; outputs side by side.
         parallel_scan: True: every step at once (p_t is the larger of p_{t-1} plus a shift and a floor: max-plus parallel scan; a_t is a_{t-1} times a decay plus a drive: parallel scan; b_t is b_{t-1} times a decay plus a drive: parallel scan (each known before its state)); False: the step loop; "auto"
-            (the default): at once from 16 steps, where it was measured faster on CPU
-            (benchmarks/bench_parallel.py --backend pytorch). The same numbers up to rounding.
+            (the default): at once from 16 steps while batch * the scanned state's width is at most 2048;
+            beyond, PyTorch's CPU loop over small steps was measured faster than streaming whole
+            sequences through memory (benchmarks/bench_parallel.py --backend pytorch). The same
+            numbers up to rounding.
         The cell's other arguments (none), device, dtype.
 
     Inputs: input, hx
@@ -441,7 +443,7 @@ class RWKV4TimeMix(nn.Module):
             sequences = _padding_filled(sequences, lengths)
         if reverse:
             sequences = _reversed(sequences, lengths)
-        if self.parallel_scan is True or (self.parallel_scan == "auto" and sequences.shape[1] >= 16):
+        if self._scans(cell, sequences):
             outputs, state = self._scan(cell, cell.project_inputs(sequences), state, lengths)
             return (_reversed(outputs, lengths) if reverse else outputs), state
         # each value split into its steps once (unbind): a slice per step would cost its backward a
@@ -458,6 +460,12 @@ class RWKV4TimeMix(nn.Module):
             state = new_state
         outputs = torch.stack(outputs, dim=1)
         return (_reversed(outputs, lengths) if reverse else outputs), state
+
+    def _scans(self, cell, sequences):
+        """Whether this run takes the parallel path (see `parallel_scan`)."""
+        if self.parallel_scan != "auto":
+            return bool(self.parallel_scan)
+        return sequences.shape[1] >= 16 and sequences.shape[0] * max(cell.hidden_size, cell.input_size) <= 2048
 
     def _scan(self, cell, projected, state, lengths):
         """Every state is s_t = a_t * s_{t-1} + b_t with a_t, b_t known before it, so all steps are evaluated at once by a scan (`_linear_scan`), not a step loop."""

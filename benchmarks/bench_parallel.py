@@ -48,7 +48,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
-BATCH, INPUT, UNITS = 8, 64, 64
+BATCH, INPUT, UNITS = 8, 64, 64   # --batch and --units change BATCH and UNITS (and the key size with them)
 CELLS = {"gla": True, "mlstm": True, "deltanet": False, "mingru": False, "rg_lru": False}   # spec -> has heads
 EXTRA_CELLS = {"gated_deltanet": False, "rwkv4": False}          # --cells may name these too
 STEPS = (256, 1024, 2048, 4096)
@@ -95,7 +95,7 @@ class _TorchModel:
             args[ir.heads] = heads
         if chunk and parallel and ir.scan is not None and any(type(i).__name__ == "ChunkedState" for i in ir.scan):
             args["chunk_size"] = chunk
-        width = UNITS if ir.square_input else INPUT
+        width = _width(cell)
         self.layer = eqcell.load_layer(cell, target="torch")(width, UNITS, batch_first=True, parallel_scan=parallel,
                                                               **args)
         self.head = torch.nn.Linear(UNITS, 1)
@@ -128,7 +128,7 @@ def _model(cell, heads, steps, parallel, chunk, seed=0):
         return _TorchModel(cell, heads, parallel, chunk, seed)
     import keras
     import numpy as np
-    model = keras.Sequential([keras.Input((steps, INPUT)), _layer(cell, heads, parallel, chunk),
+    model = keras.Sequential([keras.Input((steps, _width(cell))), _layer(cell, heads, parallel, chunk),
                               keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(1e-4), loss="mse")
     rng = np.random.default_rng(seed)
@@ -137,10 +137,16 @@ def _model(cell, heads, steps, parallel, chunk, seed=0):
     return model
 
 
-def _data(steps, seed=1):
+def _width(cell):
+    """The input's features: INPUT, or UNITS for a cell that combines its input element-wise with its state."""
+    import eqcell
+    return UNITS if eqcell.analyze(cell).square_input else INPUT
+
+
+def _data(steps, cell, seed=1):
     import numpy as np
     rng = np.random.default_rng(seed)
-    return (rng.standard_normal((BATCH, steps, INPUT)).astype("float32"),
+    return (rng.standard_normal((BATCH, steps, _width(cell))).astype("float32"),
             rng.standard_normal((BATCH, steps, 1)).astype("float32"))
 
 
@@ -158,7 +164,7 @@ def worker(backend, cells, heads_list, steps_list, chunks, repeats, calls, out_p
     for cell in cells:
         for heads in (heads_list if {**CELLS, **EXTRA_CELLS}[cell] else [1]):
             for steps in steps_list:
-                x, y = _data(steps)
+                x, y = _data(steps, cell)
                 contenders = {"loop": _model(cell, heads, steps, False, None)}
                 for chunk in chunks:
                     contenders[f"parallel C={chunk}" if len(chunks) > 1 else "parallel"] = \
@@ -197,7 +203,7 @@ def memory_worker(backend, cell, heads, steps, parallel, chunk, out_path):
     _set_threads(backend)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     model = _model(cell, heads, steps, parallel, chunk)
-    x, y = _data(steps)
+    x, y = _data(steps, cell)
     model.train_on_batch(x, y)
     model.train_on_batch(x, y)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -264,6 +270,7 @@ def _plot(results: dict, path: str) -> None:
 
 
 def main(argv=None) -> int:
+    global BATCH, UNITS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", default="tensorflow,jax")
     parser.add_argument("--cells", default=",".join(CELLS))
@@ -272,6 +279,9 @@ def main(argv=None) -> int:
     parser.add_argument("--chunks", default="", help="chunk sizes to compare (default: the layer's own)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--calls", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=BATCH)
+    parser.add_argument("--units", type=int, default=UNITS)
+    parser.add_argument("--tag", default="", help="appended to the results' file names (parallel_<backend><tag>.txt)")
     parser.add_argument("--memory", action="store_true", help="peak RSS of a training step at the largest T")
     parser.add_argument("--plot", action="store_true")
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
@@ -279,6 +289,8 @@ def main(argv=None) -> int:
     parser.add_argument("--_memory", help=argparse.SUPPRESS)
     parser.add_argument("--_out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    BATCH, UNITS = args.batch, args.units
+    sizes = ["--batch", str(BATCH), "--units", str(UNITS)]
     cells = [c for c in args.cells.split(",") if c]
     heads = [int(h) for h in args.heads.split(",")]
     steps = [int(t) for t in args.steps.split(",")]
@@ -297,14 +309,14 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         rows = _subprocess(backend, ["--_worker", backend, "--cells", ",".join(cells), "--heads", args.heads,
                                      "--steps", args.steps, "--chunks", args.chunks, "--repeats", str(args.repeats),
-                                     "--calls", str(args.calls)])
+                                     "--calls", str(args.calls), *sizes])
         memory = []
         if args.memory:
             for cell in cells:
                 for head in (heads if {**CELLS, **EXTRA_CELLS}[cell] else [1]):
                     for parallel in ("0", "1"):
                         got = _subprocess(backend, ["--_memory", f"{cell}:{head}:{max(steps)}:{parallel}",
-                                                    "--chunks", args.chunks])
+                                                    "--chunks", args.chunks, *sizes])
                         memory.append({"cell": cell, "heads": head, "T": max(steps),
                                        "contender": "parallel" if parallel == "1" else "loop", **got})
                         print(f"{backend:10} {cell:7} heads={head} T={max(steps)} "
@@ -313,9 +325,9 @@ def main(argv=None) -> int:
         results[backend] = {"rows": rows, "memory": memory, "elapsed_s": round(time.perf_counter() - t0),
                             "date": time.strftime("%Y-%m-%d %H:%M"), "host": platform.node(),
                             "batch": BATCH, "input": INPUT, "units": UNITS}
-        with open(os.path.join(args.out, f"parallel_{backend}.json"), "w") as f:
+        with open(os.path.join(args.out, f"parallel_{backend}{args.tag}.json"), "w") as f:
             json.dump(results[backend], f, indent=1)
-        with open(os.path.join(args.out, f"parallel_{backend}.txt"), "w") as f:
+        with open(os.path.join(args.out, f"parallel_{backend}{args.tag}.txt"), "w") as f:
             f.write(f"# {backend}, (batch, input, units) = ({BATCH}, {INPUT}, {UNITS}), process CPU time, one "
                     f"thread, median of {args.repeats} alternated repeats\n\n{_table(rows)}\n")
             for m in memory:

@@ -313,6 +313,33 @@ def test_masking_generated_layer_class(spec):
     _close(generated(x, mask=mask), reference(x, mask=mask), f"{spec} layer: mask=")
 
 
+@BOTH
+@pytest.mark.parametrize("parallel_scan", [False, True], ids=["loop", "parallel"])
+def test_padding_never_reaches_a_normalising_cell(parallel_scan, target):
+    """DeltaNet divides its key by its norm: computed from the zeros of padding it would be NaN, and
+    so would every gradient (0 * NaN), on the loop and on the parallel path alike. What a masked
+    step holds never changes the outputs, and the gradients stay finite."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 12, 4)).astype("float32")
+    mask = np.ones((3, 12), bool)
+    mask[0, -4:] = False   # trailing padding
+    mask[1, :3] = False    # leading padding
+    mask[2, 6] = False     # a hole
+    layer = eqcell.load_layer("deltanet", target=target)(6, key_units=6, return_sequences=True,
+                                                          parallel_scan=parallel_scan)
+    padded = np.where(mask[..., None], x, 0.0).astype("float32")
+    noise = np.where(mask[..., None], x, rng.standard_normal(x.shape)).astype("float32")
+    inputs = tf.constant(padded)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        out = layer(inputs, mask=tf.constant(mask))
+        loss = tf.reduce_sum(out * mask[..., None])
+    grads = tape.gradient(loss, [inputs, *layer.trainable_weights])
+    assert all(np.isfinite(g.numpy()).all() for g in grads)
+    np.testing.assert_allclose(out.numpy(), layer(noise, mask=mask).numpy(), rtol=1e-5, atol=1e-5)
+    assert not np.any(grads[0].numpy()[~mask])   # nothing flows to what a masked step holds
+
+
 # ---------------------------------------------------------------------------------------------
 # go_backwards, return_state, initial_state, unroll, stateful
 

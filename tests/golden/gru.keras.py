@@ -9,6 +9,17 @@ from keras.src.backend import rnn
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 
+def _padding_filled(sequences, mask):
+    """Each masked step's input replaced by its sequence's first unmasked one. A masked step is
+    computed, then discarded; computed from padding (the zeros Masking and mask_zero leave), a cell
+    that normalises a vector (DeltaNet's keys) makes NaNs there, whose gradients (0 * NaN) reach
+    every weight."""
+    keep = ops.cast(mask, "bool")
+    first = ops.argmax(ops.cast(keep, "int32"), axis=1)  # (batch,)
+    index = ops.broadcast_to(ops.reshape(first, (-1, 1, 1)), (ops.shape(sequences)[0], 1, ops.shape(sequences)[2]))
+    return ops.where(ops.expand_dims(keep, -1), sequences, ops.take_along_axis(sequences, index, axis=1))
+
+
 def _unroll_pays(timesteps):
     """TensorFlow runs short loops faster unrolled (no while-loop bookkeeping per step), except
     under XLA (`jit_compile=True`), which compiles a loop better than a long unrolled graph.
@@ -334,6 +345,8 @@ class GRU(keras.layers.RNN):
         cell = self.cell
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
+        if mask is not None:  # a masked step reads its sequence's first unmasked input, never padding
+            sequences = _padding_filled(sequences, mask)
         if training and 0.0 < cell.dropout < 1.0:
             sequences = sequences * ops.expand_dims(cell.get_dropout_mask(sequences[:, 0, :]), axis=1)
         # Project all steps at once when that does not widen what the loop reads: with few input

@@ -11,6 +11,17 @@ from tf_keras.src.backend import RandomGenerator
 from tf_keras.src.layers.rnn.dropout_rnn_cell_mixin import DropoutRNNCellMixin
 
 
+def _padding_filled(sequences, mask):
+    """Each masked step's input replaced by its sequence's first unmasked one. A masked step is
+    computed, then discarded; computed from padding (the zeros Masking and mask_zero leave), a cell
+    that normalises a vector (DeltaNet's keys) makes NaNs there, whose gradients (0 * NaN) reach
+    every weight."""
+    keep = tf.cast(mask, tf.bool)
+    first = tf.argmax(tf.cast(keep, tf.int32), axis=1)  # (batch,)
+    first_input = tf.gather(sequences, first, axis=1, batch_dims=1)  # (batch, features)
+    return tf.where(keep[..., None], sequences, first_input[:, None, :])
+
+
 def _shape(value):
     """The shape as a tuple, static sizes as ints and the others as scalar tensors (keras.ops.shape)."""
     dynamic = tf.shape(value)
@@ -355,6 +366,9 @@ class QRNN(tf_keras.layers.RNN):
     )
 
     def call(self, inputs, mask=None, training=None, initial_state=None, constants=None):
+        if mask is not None and isinstance(inputs, tf.Tensor) and not self.time_major:
+            # a masked step reads its sequence's first unmasked input, never padding
+            inputs = _padding_filled(inputs, tf.nest.flatten(mask)[0])
         timesteps = inputs.shape[1] if isinstance(inputs, tf.Tensor) and not self.time_major else None
         if not self.parallel_scan or timesteps is None or constants is not None:
             return super().call(inputs, mask=mask, training=training, initial_state=initial_state, constants=constants)

@@ -9,6 +9,17 @@ from tf_keras.src.backend import RandomGenerator
 from tf_keras.src.layers.rnn.dropout_rnn_cell_mixin import DropoutRNNCellMixin
 
 
+def _padding_filled(sequences, mask):
+    """Each masked step's input replaced by its sequence's first unmasked one. A masked step is
+    computed, then discarded; computed from padding (the zeros Masking and mask_zero leave), a cell
+    that normalises a vector (DeltaNet's keys) makes NaNs there, whose gradients (0 * NaN) reach
+    every weight."""
+    keep = tf.cast(mask, tf.bool)
+    first = tf.argmax(tf.cast(keep, tf.int32), axis=1)  # (batch,)
+    first_input = tf.gather(sequences, first, axis=1, batch_dims=1)  # (batch, features)
+    return tf.where(keep[..., None], sequences, first_input[:, None, :])
+
+
 @tf_keras.saving.register_keras_serializable(package="eqcell")
 class UGRNNCell(DropoutRNNCellMixin, tf_keras.layers.AbstractRNNCell):
     """Update gate RNN (UGRNN), Collins, Sohl-Dickstein & Sussillo (2017), section 2 (UGRNN).
@@ -290,6 +301,12 @@ class UGRNN(tf_keras.layers.RNN):
         "recurrent_dropout",
         "seed",
     )
+
+    def call(self, inputs, mask=None, training=None, initial_state=None, constants=None):
+        if mask is not None and isinstance(inputs, tf.Tensor) and not self.time_major:
+            # a masked step reads its sequence's first unmasked input, never padding
+            inputs = _padding_filled(inputs, tf.nest.flatten(mask)[0])
+        return super().call(inputs, mask=mask, training=training, initial_state=initial_state, constants=constants)
 
     def get_config(self):
         config = super().get_config()

@@ -28,7 +28,8 @@ import numpy as np
 from .analysis.torch_names import for_torch
 from .ir import CellIR
 from .verify import (FD_EPS, FD_TOL, GRAD_TOL, TOL, Check, Interpreter, Report, Subject, VerifyError, _fmt,
-                     _scaled_error, _size, _where, fused_weights, import_module_arg, initial_values, random_params)
+                     _init_args, _Mismatch, _scaled_error, _size, _where, fused_weights, import_module_arg,
+                     initial_values, random_params)
 
 
 def torch_fused_weights(ir: CellIR, params: dict[str, np.ndarray], sizes: dict[str, int]) -> dict[str, np.ndarray]:
@@ -89,11 +90,14 @@ class TorchRun:
         return {"units": units, "input_dim": input_dim, **self.named_sizes,
                 **({"h": self.heads} if self.ir.heads else {})}
 
-    def constructor_sizes(self) -> dict[str, int]:
-        return {name: size for name, size in self.named_sizes.items()}
-
     def dtype(self, name: str):
         return {"float64": self.torch.float64, "float32": self.torch.float32}[name]
+
+    def layer_inputs(self, case: "TorchCase") -> list[int]:
+        """Each layer's input width: the case's input, then both directions' outputs side by side."""
+        directions = 2 if case.bidirectional else 1
+        output = _size(self.ir.output_size, self.sizes(case.units, case.input_dim))
+        return [case.input_dim] + [directions * output] * (case.layers - 1)
 
     def add(self, check: Check):
         self.report.checks.append(check)
@@ -172,11 +176,11 @@ class TorchRun:
         return self.report
 
     def new_cell(self, units, input_dim, dtype):
-        return self.subject.cell(input_dim, units, **self.constructor_sizes(), dtype=self.dtype(dtype))
+        return self.subject.cell(input_dim, units, **self.named_sizes, dtype=self.dtype(dtype))
 
     def check_step(self):
         """The cell's one step, teacher-forced, its initial state, an unbatched input."""
-        torch, ir = self.torch, self.ir
+        ir = self.ir
         units = 6 if ir.heads else 5
         input_dim = units if ir.square_input else 3
         sizes = self.sizes(units, input_dim)
@@ -298,13 +302,12 @@ class TorchRun:
 
     # one case: the layer on each path, gradients ---------------------------------------------
     def check_case(self, case: TorchCase):
-        ir, torch = self.ir, self.torch
+        ir = self.ir
         directions = 2 if case.bidirectional else 1
         rng = np.random.default_rng(case.seed)
         batch = 4
         cells = case.layers * directions
-        widths = [case.input_dim] + [directions * _size(ir.output_size, self.sizes(case.units, case.input_dim))] \
-            * (case.layers - 1)
+        widths = self.layer_inputs(case)
         params = [random_params(ir, self.sizes(case.units, widths[i // directions]), rng) for i in range(cells)]
         x = rng.standard_normal((batch, case.timesteps, case.input_dim))
         state_sizes = [_size(s.size, self.sizes(case.units, case.input_dim)) for s in ir.states]
@@ -382,14 +385,14 @@ class TorchRun:
     def forward_and_grads(self, kind, parallel, case, params, x, hx, lengths, loss_weights):
         """[outputs, finals...] as numpy, the gradients ({cell index: {parameter: grad}}, input, hx),
         and whether the parallel path ran."""
-        torch, ir = self.torch, self.ir
+        torch = self.torch
         dtype = self.dtype(case.dtype)
         directions = 2 if case.bidirectional else 1
         if kind == "layer":
             extra = {} if parallel is None else {"parallel_scan": parallel}
             if case.chunk_size and self.chunked:
                 extra["chunk_size"] = case.chunk_size
-            module = self.subject.layer(case.input_dim, case.units, **self.constructor_sizes(), num_layers=case.layers,
+            module = self.subject.layer(case.input_dim, case.units, **self.named_sizes, num_layers=case.layers,
                                         bidirectional=case.bidirectional, batch_first=case.batch_first, dtype=dtype,
                                         **extra)
             if not hasattr(module, "cells"):
@@ -400,8 +403,7 @@ class TorchRun:
         else:
             module = None
             cells = [self.new_cell(case.units, case.input_dim, case.dtype)]
-        widths = [case.input_dim] + [directions * _size(ir.output_size, self.sizes(case.units, case.input_dim))] \
-            * (case.layers - 1)
+        widths = self.layer_inputs(case)
         for index, cell in enumerate(cells):
             bad = self.set_weights(cell, params[index], self.sizes(case.units, widths[index // directions]),
                                    f"case {case.key}")
@@ -480,8 +482,7 @@ class TorchRun:
         (up2, _), (down2, _) = loss(FD_EPS / 2), loss(-FD_EPS / 2)
         numeric = (4 * (up2 - down2) / FD_EPS - (up - down) / (2 * FD_EPS)) / 3
         directions = 2 if case.bidirectional else 1
-        widths = [case.input_dim] + [directions * _size(ir.output_size, self.sizes(case.units, case.input_dim))] \
-            * (case.layers - 1)
+        widths = self.layer_inputs(case)
         for name, (by_cell, gx, gh) in results.items():
             analytic = float(np.sum(gx * dx))
             for index, grads in by_cell.items():
@@ -501,19 +502,6 @@ class TorchRun:
             self.add(Check(f"{case.key} gradients", f"{name} vs finite differences of the equations", err, ok,
                            "" if ok else f"d loss along a random direction: {name} gives {analytic:.9g}, finite "
                                          f"differences of the equations {numeric:.9g}"))
-
-
-class _Mismatch(Exception):
-    pass
-
-
-def _init_args(cls) -> set[str]:
-    import inspect
-
-    try:
-        return set(inspect.signature(cls.__init__).parameters)
-    except (TypeError, ValueError):
-        return set()
 
 
 def _reversed(values: np.ndarray, lengths) -> np.ndarray:

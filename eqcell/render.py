@@ -258,7 +258,7 @@ def build_context(ir: CellIR, dialect: Dialect) -> Context:
         target=dialect.target, lib=dialect.lib, version=__version__, name=ir.name, layer=ir.layer,
         digest=ir.digest,
         summary=_docstring_safe((ir.description.splitlines() or [f"The {ir.name} recurrent cell."])[0]),
-        doc_lines=tuple(_docstring_safe(line) for line in _doc_lines(ir)),
+        doc_lines=tuple(_docstring_safe(line) for line in _doc_lines(ir, dialect.keras_weights_doc)),
         args=tuple(args),
         activations=tuple((a.arg, a.default) for a in ir.activations),
         constants=tuple(k.arg for k in ir.constants),
@@ -654,7 +654,7 @@ def _docstring_safe(line: str) -> str:
     return line.replace("\\", "\\\\").replace('"""', '\\"\\"\\"').rstrip()
 
 
-def _doc_lines(ir: CellIR) -> tuple[str, ...]:
+def _doc_lines(ir: CellIR, keras_weights: bool = True) -> tuple[str, ...]:
     lines = list(ir.description.splitlines()[1:]) if ir.description else []
     while lines and not lines[0].strip():
         lines.pop(0)
@@ -665,18 +665,19 @@ def _doc_lines(ir: CellIR) -> tuple[str, ...]:
     lines.append("")
     lines.append("States: " + ", ".join(f"{s.name} ({s.size}, initially {s.initial})" for s in ir.states)
                  + f"; output: {ir.output} ({ir.output_size}).")
-    lines.append("")
-    lines.append("Weights (row-vector convention, `x @ kernel`; parameters in column order):")
-    for w in ir.weights:
-        shape = "(" + ", ".join(d.text() for d in w.shape) + ("," if len(w.shape) == 1 else "") + ")"
-        if w.kind == "initial_state":
-            lines.append(f"    {w.name} {shape}: learned initial value of {w.members[0]}")
-        elif w.rows:
-            per_row = len(w.members) // w.rows
-            rows = [" | ".join(w.members[i * per_row:(i + 1) * per_row]) for i in range(w.rows)]
-            lines.append(f"    {w.name} {shape} = " + "; ".join(f"[{r}]" for r in rows))
-        else:
-            lines.append(f"    {w.name} {shape} = [{' | '.join(w.members)}]")
+    if keras_weights:  # (the torch target's class lists its own parameters, in PyTorch's orientation)
+        lines.append("")
+        lines.append("Weights (row-vector convention, `x @ kernel`; parameters in column order):")
+        for w in ir.weights:
+            shape = "(" + ", ".join(d.text() for d in w.shape) + ("," if len(w.shape) == 1 else "") + ")"
+            if w.kind == "initial_state":
+                lines.append(f"    {w.name} {shape}: learned initial value of {w.members[0]}")
+            elif w.rows:
+                per_row = len(w.members) // w.rows
+                rows = [" | ".join(w.members[i * per_row:(i + 1) * per_row]) for i in range(w.rows)]
+                lines.append(f"    {w.name} {shape} = " + "; ".join(f"[{r}]" for r in rows))
+            else:
+                lines.append(f"    {w.name} {shape} = [{' | '.join(w.members)}]")
     if ir.square_input:
         lines.append("")
         lines.append("The input is combined element-wise with the state: input_dim must equal units.")

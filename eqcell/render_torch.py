@@ -64,7 +64,6 @@ class TorchContext(NamedTuple):
 def torch_context(ir: CellIR) -> tuple[Context, TorchContext]:
     renamed = for_torch(ir)
     context = build_context(renamed, TORCH)
-    context = context._replace(doc_lines=_without_keras_weights(context.doc_lines))
     scope = {**size_scope(renamed, "self", TORCH.units), "input_dim": "self.input_size"}
     parameters = tuple(_parameter(w, scope) for w in renamed.weights)
     layer_scope = {**size_scope(renamed, "self", TORCH.units), "input_dim": "self.input_size"}
@@ -95,24 +94,6 @@ def _scan_width(ir: CellIR) -> str:
     widths = sorted({Dim.of(i.state.size).code(cell_scope) for i in ir.scan or ()
                      if isinstance(i, (LinearState, ChunkedState))})
     return widths[0] if len(widths) == 1 else f"max({', '.join(widths)})" if widths else ""
-
-
-def _without_keras_weights(lines: tuple[str, ...]) -> tuple[str, ...]:
-    """The docstring without its Keras weights (row-vector convention): the class lists its own."""
-    out, skipping = [], False
-    for line in lines:
-        if line.startswith("Weights (row-vector convention"):
-            skipping = True
-        elif skipping and not line.strip():
-            skipping = False
-            continue
-        if not skipping:
-            out.append(line)
-    while out and not out[-1].strip():
-        out.pop()
-    return tuple(out)
-
-
 
 
 def _oriented(w: Weight, dims: list[str]) -> list[str]:

@@ -39,6 +39,7 @@ class Dialect(NamedTuple):
     units: str = "units"            # the cell's attribute holding `units`
     input_dim: str = ""             # the cell's attribute holding the input's width, when its constructor takes it
     lerp: str = ""                  # (1 - a)*b + a*c in one call, lerp(b, c, a), where the framework has it
+    keras_weights_doc: bool = True  # the class docstring lists the Keras weights (torch lists its parameters itself)
 
 
 _COMMON = {"identity": "{}", "layer_norm": "_layer_norm({}, {}, {})"}
@@ -150,7 +151,8 @@ TORCH = Dialect(
         "unstack": "torch.unbind"}),
     use_bias="bias", state_list="({})", split_count="torch.chunk({}, {}, dim=-1)",
     fused_matmul=MappingProxyType({"bias": "F.linear({}, {}, {})", "add": "torch.addmm({}, {}, {}.t())"}),
-    hoist_biases=True, units="hidden_size", input_dim="self.input_size", lerp="torch.lerp({}, {}, {})")
+    hoist_biases=True, units="hidden_size", input_dim="self.input_size", lerp="torch.lerp({}, {}, {})",
+    keras_weights_doc=False)
 
 DIALECTS = {d.target: d for d in (KERAS, TF_KERAS, TORCH)}
 TARGETS = tuple(DIALECTS)

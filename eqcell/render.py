@@ -609,8 +609,12 @@ def _weight_code(w: Weight, scope, dialect: Dialect) -> WeightCode:
         pieces = []
         for s in w.slices:
             width = s.stop.plus(Dim(tuple((-c, n) for c, n in s.start.terms)))
-            make = (f'{dialect.lib}.initializers.get("{s.initializer}")' if s.initializer not in (None, RNN_UNIFORM)
-                    else f'_get_initializer("{s.initializer}", self.{dialect.units})' if s.initializer else init)
+            if s.initializer is None:
+                make = init
+            elif s.initializer == RNN_UNIFORM:  # eqcell's own name: the module's `_get_initializer` knows it
+                make = f'_get_initializer("{s.initializer}", self.{dialect.units})'
+            else:
+                make = f'{dialect.lib}.initializers.get("{s.initializer}")'
             pieces.append(f"        {make}(({lead}{width.code(scope)},), *args, **kwargs),")
         concat = dialect.concat.format("[\n" + "\n".join(pieces) + "\n    ]")
         function = (f"def {w.name}_initializer(_, *args, **kwargs):", *f"    return {concat}".split("\n"))

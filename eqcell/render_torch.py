@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from .analysis.torch_names import for_torch
 from .ir import CellIR, ChunkedState, Dim, LinearState, Weight
-from .render import Context, _initializer_names, build_context, size_scope
+from .render import RNN_UNIFORM, Context, _initializer_names, build_context, size_scope
 from .targets import TORCH
 
 # Keras initializer names (the spec's `initializers:`) -> torch.nn.init, same distribution where
@@ -32,7 +32,7 @@ INITIALIZERS = {
     "random_uniform": "nn.init.uniform_({}, -0.05, 0.05)",
     "truncated_normal": "nn.init.trunc_normal_({}, std=0.05, a=-0.1, b=0.1)",
     # eqcell's own: PyTorch's recurrent layers' default (nn.LSTM.reset_parameters)
-    "pytorch_rnn_uniform": "nn.init.uniform_({0}, -1 / math.sqrt(self.hidden_size), 1 / math.sqrt(self.hidden_size))",
+    RNN_UNIFORM: "nn.init.uniform_({0}, -1 / math.sqrt(self.hidden_size), 1 / math.sqrt(self.hidden_size))",
 }
 TRUNCATED = frozenset({"glorot_normal", "he_normal", "lecun_normal", "variance_scaling"})
 
@@ -71,11 +71,10 @@ def torch_context(ir: CellIR) -> tuple[Context, TorchContext]:
         parameters=parameters,
         symbol_layout=_head_layout(renamed, scope) if renamed.heads else _symbol_layout(renamed, scope),
         uses_truncated_normal=any(_initializer_names(w) & TRUNCATED for w in renamed.weights),
-        uses_math=bool(context.scan_lines) or any(_initializer_names(w) & (TRUNCATED | {"pytorch_rnn_uniform"})
+        uses_math=bool(context.scan_lines) or any(_initializer_names(w) & (TRUNCATED | {RNN_UNIFORM})
                                                   for w in renamed.weights),
         states=tuple(s.name for s in renamed.states),
-        state_sizes=tuple(Dim.of(s.size).code({**size_scope(renamed, "cell", TORCH.units), "input_dim": "cell.input_size"})
-                          for s in renamed.states),
+        state_sizes=tuple(Dim.of(s.size).code(_cell_scope(renamed)) for s in renamed.states),
         output_size=layer_scope[renamed.output_size] if renamed.output_size in layer_scope else renamed.output_size,
         cell_arguments=((renamed.heads,) if renamed.heads else ()) + tuple(a.arg for a in renamed.activations)
         + tuple(k.arg for k in renamed.constants),
@@ -88,10 +87,14 @@ def torch_context(ir: CellIR) -> tuple[Context, TorchContext]:
     )
 
 
+def _cell_scope(ir: CellIR) -> dict[str, str]:
+    """Each size as code in the layer, read from a cell (`cell.hidden_size`; the heads are the cell's)."""
+    return {**size_scope(ir, "cell", TORCH.units), "input_dim": "cell.input_size"}
+
+
 def _scan_width(ir: CellIR) -> str:
     """The entries per example of the widest state the parallel path scans (Mamba's h: units * d_state)."""
-    cell_scope = {**size_scope(ir, "cell", TORCH.units), "input_dim": "cell.input_size"}
-    widths = sorted({Dim.of(i.state.size).code(cell_scope) for i in ir.scan or ()
+    widths = sorted({Dim.of(i.state.size).code(_cell_scope(ir)) for i in ir.scan or ()
                      if isinstance(i, (LinearState, ChunkedState))})
     return widths[0] if len(widths) == 1 else f"max({', '.join(widths)})" if widths else ""
 
